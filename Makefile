@@ -1,0 +1,42 @@
+# `make run`: the platform with demo data on embedded defaults (SQLite, filesystem broker).
+# `make test`: the whole suite on PostgreSQL and Redis. `make bench`, `make lint`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The test and benchmark path: PostgreSQL and Redis on this machine unless told otherwise.
+PG_URL ?= postgres://postgres@127.0.0.1:5432/payments
+REDIS ?= redis://127.0.0.1:6379/0
+TEST_ENV := PLATFORM_ENV=test DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS)} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(REDIS)}
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test bench lint format clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	bash scripts/run.sh
+
+test: install
+	$(TEST_ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+bench: install
+	$(TEST_ENV) bash -c 'for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done'
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .hypothesis

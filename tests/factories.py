@@ -1,0 +1,49 @@
+import factory
+from django.conf import settings
+from factory.django import DjangoModelFactory
+
+from wallet import ledger, services
+from wallet.models import Account, User
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("phone",)
+
+    phone = factory.Sequence(lambda n: f"+3816{n % 10}{n:07d}"[:13])
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.first_name.lower()}@example.com")
+    password = factory.django.Password("correct horse battery")
+
+
+class WalletFactory(DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    kind = Account.Kind.CUSTOMER
+    owner = factory.SubFactory(UserFactory)
+    name = factory.LazyAttribute(lambda a: f"Wallet {a.owner.phone}")
+    currency = settings.PLATFORM_CURRENCY
+
+
+class MerchantAccountFactory(DjangoModelFactory):
+    class Meta:
+        model = Account
+
+    kind = Account.Kind.MERCHANT
+    name = factory.Sequence(lambda n: f"Shop {n}")
+    currency = settings.PLATFORM_CURRENCY
+    hot = True
+
+
+def fund(account: Account, amount: int, *, reference: str | None = None) -> ledger.Posted:
+    """Credits an account from terminal cash clearing, as a cash top-up would."""
+    clearing = services.system_account_id("terminal_cash_clearing", account.currency)
+    return ledger.post(
+        kind="topup",
+        reference=reference or f"test-fund:{account.pk}:{factory.random.randgen.random()}",
+        currency=account.currency,
+        legs=[(clearing, -amount), (account.pk, amount)],
+    )

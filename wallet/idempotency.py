@@ -1,0 +1,140 @@
+"""One `Idempotency-Key` mechanism for every money-moving API endpoint.
+
+The first response to a key (errors included) is stored and replayed for at least
+IDEMPOTENCY_KEY_TTL_HOURS; the same key with another method, path or body answers 409; a key
+whose first request is still running answers 409 `request_in_progress`. A 5xx is not stored (the
+request did not happen; the services roll back), so the client's retry runs again. If the process
+dies after the business commit but before the response is stored, the retry runs the view again
+and the service's own ledger reference makes it return the first result: two layers, one outcome.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+
+from config.errors import DomainError
+
+from .errors import IdempotencyConflict, RequestInProgress
+from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+STALE_AFTER = timedelta(seconds=60)  # a claim older than this was left by a dead process
+
+KEY_PARAMETER = OpenApiParameter(
+    HEADER,
+    type=str,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="A unique key per operation (e.g. a UUID). Retries with the same key return the "
+    "first response; the same key with a different request answers 409.",
+)
+
+
+class MissingIdempotencyKey(DomainError):
+    code = "idempotency_key_required"
+    status = 400
+    message = f"This operation needs an {HEADER} header (1-255 printable characters)."
+
+
+def scope_of(request) -> str:
+    """Keys are private to whoever sent them: a user, or a terminal or merchant principal."""
+    principal = getattr(request, "auth", None)
+    custom = getattr(principal, "idempotency_scope", None)
+    if custom:
+        return str(custom)[:64]
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    return "anonymous"
+
+
+def request_fingerprint(request) -> str:
+    try:
+        body = json.dumps(request.data, sort_keys=True, default=str, separators=(",", ":"))
+    except Exception:  # noqa: BLE001 - an unparsable body is compared byte for byte
+        body = request.body.decode("latin-1")
+    text = f"{request.method} {request.path}\n{body}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def idempotent(view_method):
+    """Decorates a DRF view method (post/put/patch/delete) that moves money."""
+
+    @functools.wraps(view_method)
+    def wrapper(view, request, *args, **kwargs):
+        key = request.headers.get(HEADER, "")
+        if not _KEY.match(key):
+            raise MissingIdempotencyKey()
+        scope = scope_of(request)
+        digest = request_fingerprint(request)
+        record_id, replay = _claim(scope, key, digest)
+        if replay is not None:
+            return replay
+        request.idempotency_key = key
+        try:
+            response = view_method(view, request, *args, **kwargs)
+        except (DomainError, APIException) as exc:
+            response = view.handle_exception(exc)
+        except BaseException:
+            IdempotencyRecord.objects.filter(pk=record_id).delete()
+            raise
+        if response.status_code >= 500:
+            IdempotencyRecord.objects.filter(pk=record_id).delete()
+        else:
+            IdempotencyRecord.objects.filter(pk=record_id).update(
+                status_code=response.status_code, response_body=response.data
+            )
+        return response
+
+    return wrapper
+
+
+def _claim(scope: str, key: str, digest: str) -> tuple[int | None, Response | None]:
+    """Takes the key for this request, or returns the stored response to replay."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO wallet_idempotencyrecord (scope, key, fingerprint, created_at, locked_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            [scope, key, digest, *[connection.ops.adapt_datetimefield_value(now)] * 2],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0], None
+    record = IdempotencyRecord.objects.filter(scope=scope, key=key).first()
+    if record is None:  # purged or released between the two statements: claim again
+        return _claim(scope, key, digest)
+    if record.fingerprint != digest:
+        raise IdempotencyConflict(
+            f"This {HEADER} was already used for a different request.",
+            fields={HEADER: ["Already used for a different request."]},
+        )
+    if record.status_code is not None:
+        response = Response(record.response_body, status=record.status_code)
+        response["Idempotent-Replayed"] = "true"
+        return None, response
+    # Still running, or left by a process that died: take it over only when stale.
+    taken = IdempotencyRecord.objects.filter(
+        pk=record.pk, status_code__isnull=True, locked_at__lt=now - STALE_AFTER
+    ).update(locked_at=now)
+    if not taken:
+        raise RequestInProgress()
+    return record.pk, None
+
+
+def purge_expired() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,273 @@
+"""The double-entry ledger: `post(...)` is the only way money moves.
+
+One call writes one balanced entry, atomically, or raises and writes nothing. The hot path is a
+handful of SQL statements (see DESIGN.md, performance notes):
+
+1. insert the entry, `ON CONFLICT (reference) DO NOTHING`: a replay finds the first entry and
+   returns it; concurrent replays wait on the unique index for the first to commit;
+2. one conditional `UPDATE ... WHERE balance + amount >= 0` per directly kept account, in id
+   order, so that two transfers never deadlock and a wallet never goes below zero;
+3. one insert of the postings, and one of balance deltas for hot accounts (no row lock);
+4. PostgreSQL re-checks at commit that the entry sums to zero (a deferred constraint trigger).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import DataError, connection, transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from .errors import (
+    AccountNotActive,
+    AccountNotFound,
+    AmountOutOfRange,
+    CurrencyMismatch,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidEntry,
+)
+from .models import Account
+
+# Far above any real payment (10 trillion in major units) and far below 2**63, so that no sum of a
+# few legs overflows a 64-bit balance.
+MAX_AMOUNT = 10**15
+MAX_LEGS = 32
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class Posted:
+    entry_id: int
+    created: bool  # False when the reference had been posted before: a replay
+    balances: dict[int, int] = field(default_factory=dict)  # new balance of each updated wallet
+
+
+# Currency, hot and allow_negative are fixed when an account is opened, so they can be cached
+# per process; status and balance are always checked in SQL.
+_flags: dict[int, tuple[str, bool, bool]] = {}
+
+
+@receiver(post_save, sender=Account)
+def _forget_account(sender, instance, **kwargs):
+    _flags.pop(instance.pk, None)
+
+
+def clear_account_cache() -> None:
+    _flags.clear()
+
+
+def _account_flags(cursor, ids: list[int]) -> dict[int, tuple[str, bool, bool]]:
+    missing = [i for i in ids if i not in _flags]
+    if missing:
+        marks = ",".join(["%s"] * len(missing))
+        cursor.execute(
+            f"SELECT id, currency, hot, allow_negative FROM wallet_account WHERE id IN ({marks})",  # noqa: S608
+            missing,
+        )
+        for pk, currency, hot, allow_negative in cursor.fetchall():
+            _flags[pk] = (currency, bool(hot), bool(allow_negative))
+        unknown = [i for i in missing if i not in _flags]
+        if unknown:
+            raise AccountNotFound(fields={"account": [f"Unknown account {unknown[0]}."]})
+    return {i: _flags[i] for i in ids}
+
+
+def fingerprint(kind: str, currency: str, legs: list[tuple[int, int]]) -> str:
+    text = f"{kind}|{currency}|" + ";".join(f"{a}:{n}" for a, n in legs)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _account_id(account) -> int:
+    pk = account.pk if isinstance(account, Account) else account
+    if isinstance(pk, bool) or not isinstance(pk, int) or pk <= 0:
+        raise InvalidEntry(fields={"account": ["An account id is a positive integer."]})
+    return pk
+
+
+def validate_legs(legs: Iterable) -> list[tuple[int, int]]:
+    """Checks the legs of an entry and returns them sorted by account id (the lock order)."""
+    out = []
+    for leg in legs:
+        try:
+            account, amount = leg
+        except (TypeError, ValueError):
+            raise InvalidEntry("Each leg is an (account, amount) pair.") from None
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise InvalidEntry(fields={"amount": ["Amounts are integers in minor units."]})
+        if amount == 0:
+            raise InvalidEntry(fields={"amount": ["An amount cannot be zero."]})
+        if abs(amount) > MAX_AMOUNT:
+            raise AmountOutOfRange(fields={"amount": [f"At most {MAX_AMOUNT} minor units."]})
+        out.append((_account_id(account), amount))
+    if len(out) < 2:
+        raise InvalidEntry("An entry needs at least two legs.")
+    if len(out) > MAX_LEGS:
+        raise InvalidEntry(f"An entry has at most {MAX_LEGS} legs.")
+    if sum(amount for _, amount in out) != 0:
+        raise InvalidEntry("The legs of an entry must sum to zero.")
+    out.sort()
+    if len({account for account, _ in out}) != len(out):
+        raise InvalidEntry("An account appears twice in one entry.")
+    return out
+
+
+_UPDATE = (
+    "UPDATE wallet_account SET balance = balance + %s "
+    "WHERE id = %s AND currency = %s AND {status} AND (allow_negative OR balance + %s >= 0) "
+    "RETURNING balance"
+)
+_UPDATE_DEBIT = _UPDATE.format(status="status = 'active'")
+_UPDATE_CREDIT = _UPDATE.format(status="status <> 'closed'")
+
+
+def post(
+    *,
+    kind: str,
+    reference: str,
+    currency: str,
+    legs: Iterable,
+    memo: str = "",
+    created_by_id: int | None = None,
+    reverses_id: int | None = None,
+) -> Posted:
+    """Writes one balanced entry, or raises and writes nothing.
+
+    `legs` are (account or account id, signed amount) pairs. `reference` is the idempotency
+    reference, unique for ever: posting it again with the same payload returns the first entry
+    (`created=False`); with another payload it raises IdempotencyConflict.
+    Inside an outer transaction it joins it (no savepoint); an error then dooms the outer one.
+    """
+    if not kind or len(kind) > 32:
+        raise InvalidEntry(fields={"kind": ["A kind of 1 to 32 characters is required."]})
+    if not reference or len(reference) > 128:
+        raise InvalidEntry(fields={"reference": ["A reference of 1 to 128 characters is required."]})
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        raise InvalidEntry(fields={"currency": ["An ISO 4217 currency code is required."]})
+    ordered = validate_legs(legs)
+    digest = fingerprint(kind, currency, ordered)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+
+    try:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            flags = _account_flags(cursor, [a for a, _ in ordered])
+            for account, _ in ordered:
+                if flags[account][0] != currency:
+                    raise CurrencyMismatch(fields={"currency": [f"Account {account} is not in {currency}."]})
+            cursor.execute(
+                "INSERT INTO wallet_entry (kind, reference, fingerprint, currency, memo, created_at,"
+                " created_by_id, reverses_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (reference) DO NOTHING RETURNING id",
+                [kind, reference, digest, currency, memo[:255], now, created_by_id, reverses_id],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return _replay(cursor, reference, digest)
+            entry_id = row[0]
+
+            balances: dict[int, int] = {}
+            deltas: list[tuple[int, int]] = []
+            for account, amount in ordered:
+                _, hot, allow_negative = flags[account]
+                if hot and (amount > 0 or allow_negative):
+                    deltas.append((account, amount))
+                    continue
+                if hot:  # a debit of a hot account: fold its deltas in first, then check
+                    _rollup(cursor, account)
+                cursor.execute(
+                    _UPDATE_DEBIT if amount < 0 else _UPDATE_CREDIT,
+                    [amount, account, currency, amount],
+                )
+                updated = cursor.fetchone()
+                if updated is None:
+                    _refusal(cursor, account, amount)
+                balances[account] = updated[0]
+
+            if deltas:
+                values = ",".join(["(%s, %s)"] * len(deltas))
+                cursor.execute(
+                    "INSERT INTO wallet_balancedelta (account_id, amount)"  # noqa: S608
+                    f" SELECT a.id, v.column2 FROM (VALUES {values}) AS v"
+                    " JOIN wallet_account a ON a.id = v.column1 AND a.currency = %s"
+                    " AND (a.status = 'active' OR (v.column2 > 0 AND a.status <> 'closed'))",
+                    [x for leg in deltas for x in leg] + [currency],
+                )
+                if cursor.rowcount != len(deltas):
+                    for account, amount in deltas:
+                        _refusal(cursor, account, amount)
+            values = ",".join(["(%s, %s, %s)"] * len(ordered))
+            cursor.execute(
+                f"INSERT INTO wallet_posting (entry_id, account_id, amount) VALUES {values}",  # noqa: S608
+                [x for account, amount in ordered for x in (entry_id, account, amount)],
+            )
+    except DataError as exc:  # a balance beyond 64 bits
+        raise AmountOutOfRange("The resulting balance is out of range.") from exc
+    return Posted(entry_id=entry_id, created=True, balances=balances)
+
+
+def _replay(cursor, reference: str, digest: str) -> Posted:
+    cursor.execute("SELECT id, fingerprint FROM wallet_entry WHERE reference = %s", [reference])
+    entry_id, first = cursor.fetchone()
+    if first != digest:
+        raise IdempotencyConflict(fields={"reference": ["Already used for a different operation."]})
+    return Posted(entry_id=entry_id, created=False)
+
+
+def _refusal(cursor, account: int, amount: int):
+    """A conditional write touched no row: say why (and so roll the entry back)."""
+    cursor.execute("SELECT status, balance, allow_negative FROM wallet_account WHERE id = %s", [account])
+    row = cursor.fetchone()
+    if row is None:
+        raise AccountNotFound(fields={"account": [f"Unknown account {account}."]})
+    status, balance, allow_negative = row
+    if status == Account.Status.CLOSED or (amount < 0 and status != Account.Status.ACTIVE):
+        raise AccountNotActive(account=account, status=status)
+    if amount < 0 and not allow_negative and balance + amount < 0:
+        raise InsufficientFunds(account=account)
+    raise CurrencyMismatch()  # the only condition left
+
+
+def _rollup(cursor, account: int) -> int:
+    """Folds a hot account's committed deltas into its balance column (caller's transaction)."""
+    cursor.execute("DELETE FROM wallet_balancedelta WHERE account_id = %s RETURNING amount", [account])
+    total = sum(amount for (amount,) in cursor.fetchall())
+    if total:
+        cursor.execute("UPDATE wallet_account SET balance = balance + %s WHERE id = %s", [total, account])
+    return total
+
+
+def rollup_hot_balances() -> int:
+    """Periodic job: folds every hot account's deltas into its balance, one account at a time
+    (each its own short transaction, so it never holds many locks). Returns accounts rolled."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT account_id FROM wallet_balancedelta ORDER BY account_id")
+        accounts = [pk for (pk,) in cursor.fetchall()]
+    for account in accounts:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _rollup(cursor, account)
+    return len(accounts)
+
+
+def balances(account_ids: Iterable[int]) -> dict[int, int]:
+    """Current balances, hot accounts' pending deltas included, read in one statement."""
+    ids = list(account_ids)
+    if not ids:
+        return {}
+    marks = ",".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_balancedelta d"  # noqa: S608
+            f" WHERE d.account_id = a.id), 0) FROM wallet_account a WHERE a.id IN ({marks})",
+            ids,
+        )
+        return {pk: int(value) for pk, value in cursor.fetchall()}
+
+
+def balance(account) -> int:
+    pk = _account_id(account)
+    return balances([pk]).get(pk, 0)
