@@ -5,7 +5,8 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
@@ -97,3 +98,28 @@ class ErrorSerializer(serializers.Serializer):
     """The one shape of every API error, for the OpenAPI schema."""
 
     error = _ErrorDetailSerializer()
+
+
+def _json_or_page(request, status_code: int, code: str, message: str, default_view, **kwargs):
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body(code, message), status=status_code)
+    return default_view(request, **kwargs)
+
+
+def not_found(request, exception=None):
+    """Unknown URLs under /api/ answer in the API's error shape, not with an HTML page."""
+    return _json_or_page(
+        request, 404, "not_found", "Not found.", defaults.page_not_found, exception=exception
+    )
+
+
+def server_error(request):
+    return _json_or_page(
+        request, 500, "server_error", "Internal error; it has been logged.", defaults.server_error
+    )
+
+
+def bad_request(request, exception=None):
+    return _json_or_page(
+        request, 400, "bad_request", "Bad request.", defaults.bad_request, exception=exception
+    )

@@ -1,9 +1,9 @@
 """`/healthz`: is the database reachable, is the broker reachable. 200 when both are, else 503."""
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
-
-from .celery import app as celery_app
+from kombu import Connection
 
 
 def _database() -> str:
@@ -18,7 +18,11 @@ def _database() -> str:
 
 def _broker() -> str:
     try:
-        with celery_app.connection_for_write() as conn:
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+            connect_timeout=2,
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return "ok"
     except Exception as exc:  # noqa: BLE001

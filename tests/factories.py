@@ -1,3 +1,5 @@
+import uuid
+
 import factory
 from django.conf import settings
 from factory.django import DjangoModelFactory
@@ -11,7 +13,7 @@ class UserFactory(DjangoModelFactory):
         model = User
         django_get_or_create = ("phone",)
 
-    phone = factory.Sequence(lambda n: f"+3816{n % 10}{n:07d}"[:13])
+    phone = factory.Sequence(lambda n: f"+38164{n:07d}")
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
     email = factory.LazyAttribute(lambda u: f"{u.first_name.lower()}@example.com")
@@ -43,7 +45,7 @@ def fund(account: Account, amount: int, *, reference: str | None = None) -> ledg
     clearing = services.system_account_id("terminal_cash_clearing", account.currency)
     return ledger.post(
         kind="topup",
-        reference=reference or f"test-fund:{account.pk}:{factory.random.randgen.random()}",
+        reference=reference or f"test-fund:{account.pk}:{uuid.uuid4()}",
         currency=account.currency,
         legs=[(clearing, -amount), (account.pk, amount)],
     )

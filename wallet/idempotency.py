@@ -61,10 +61,8 @@ def scope_of(request) -> str:
 
 
 def request_fingerprint(request) -> str:
-    try:
-        body = json.dumps(request.data, sort_keys=True, default=str, separators=(",", ":"))
-    except Exception:  # noqa: BLE001 - an unparsable body is compared byte for byte
-        body = request.body.decode("latin-1")
+    # request.data raises ParseError (400) on a malformed body, before the key is claimed.
+    body = json.dumps(request.data, sort_keys=True, default=str, separators=(",", ":"))
     text = f"{request.method} {request.path}\n{body}"
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -93,6 +93,10 @@ def _account_id(account) -> int:
 def validate_legs(legs: Iterable) -> list[tuple[int, int]]:
     """Checks the legs of an entry and returns them sorted by account id (the lock order)."""
     out = []
+    try:
+        legs = list(legs)
+    except TypeError:
+        raise InvalidEntry("The legs of an entry are a list of (account, amount) pairs.") from None
     for leg in legs:
         try:
             account, amount = leg
