@@ -1,0 +1,203 @@
+"""`make run` works on a bare machine: scripts/run.sh, started with no DATABASE_URL, REDIS_URL or
+CELERY_BROKER_URL (so on SQLite and the filesystem broker, in a temporary VAR_DIR), migrates,
+loads the demo data, serves /healthz, /api/schema/ and the admin login it prints, leaves a
+consistent ledger, and stops its Celery worker and beat when it is stopped."""
+
+import http.cookiejar
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import closing, suppress
+from pathlib import Path
+
+import pytest
+
+from wallet.services import SYSTEM_ACCOUNTS
+
+ROOT = Path(__file__).resolve().parent.parent
+# What `make test` sets (and anything else that would steer the settings away from the
+# embedded defaults that `make run` uses on a bare machine).
+STRIPPED = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "PLATFORM_ENV",
+    "DJANGO_SETTINGS_MODULE",
+    "CELERY_TASK_ALWAYS_EAGER",
+    "VAR_DIR",
+    "PORT",
+    "DEMO_ADMIN_PASSWORD",
+)
+START_TIMEOUT = 60  # seconds; it is ready in about 5 on an idle 2-core machine
+STOP_TIMEOUT = 40  # run.sh gives Celery's warm shutdown up to 30 s before killing it
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _bare_env(var_dir: Path, port: int) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in STRIPPED}
+    env.update(VAR_DIR=str(var_dir), PORT=str(port), PYTHONUNBUFFERED="1", RUN_PYTHON=sys.executable)
+    return env
+
+
+def _get(url: str, *, headers=None, timeout=5):
+    """(status, body) of a GET, 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def _live_group_members(pgid: int) -> list[str]:
+    """Processes (not zombies) still in the process group, as "pid cmdline"."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # Fields after the ")" that closes the command name: state, ppid, pgrp, ...
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            found.append(f"{entry.name} {cmdline.strip()}")
+    return found
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _admin_login(base: str, phone: str, password: str) -> tuple[int, str]:
+    """Logs in to the admin as a person would; returns the status and Location of the POST."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect())
+    with opener.open(f"{base}/admin/login/", timeout=10) as page:
+        html = page.read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    form = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": phone, "password": password, "next": "/admin/"}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base}/admin/login/", data=form, headers={"Referer": f"{base}/admin/login/"}
+    )
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", "")
+
+
+def _stop(proc: subprocess.Popen) -> list[str]:
+    """Stops run.sh as Ctrl-C / the end of the web server would (its trap stops the worker),
+    then kills whatever is left of its process group. Returns what had to be killed."""
+    pgid = proc.pid  # start_new_session: run.sh leads its own process group
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=STOP_TIMEOUT)
+    deadline = time.monotonic() + 5
+    strays = _live_group_members(pgid)
+    while strays and time.monotonic() < deadline:
+        time.sleep(0.2)
+        strays = _live_group_members(pgid)
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    return strays
+
+
+def _start(tmp_path: Path, attempt: int):
+    var_dir = tmp_path / f"var{attempt}"
+    port = _free_port()
+    log_path = tmp_path / f"run{attempt}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            ["bash", str(ROOT / "scripts" / "run.sh")],
+            cwd=ROOT,
+            env=_bare_env(var_dir, port),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return proc, var_dir, port, log_path
+
+
+@pytest.mark.slow
+def test_make_run_serves_the_platform_on_embedded_defaults_and_stops_cleanly(tmp_path):
+    for attempt in range(3):
+        proc, var_dir, port, log_path = _start(tmp_path, attempt)
+        base = f"http://127.0.0.1:{port}"
+        health = None
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while time.monotonic() < deadline and proc.poll() is None:
+                status, body = _get(f"{base}/healthz", timeout=3)
+                if status == 200:
+                    health = json.loads(body)
+                    break
+                time.sleep(0.3)
+            log = log_path.read_text(errors="replace")
+            if health is None and proc.poll() is not None and "already in use" in log:
+                continue  # another process took the port between our probe and runserver: retry
+            assert health is not None, f"/healthz never answered 200; run.sh said:\n{log[-5000:]}"
+            assert health == {"status": "ok", "database": "ok", "broker": "ok"}
+            assert (var_dir / "db.sqlite3").exists(), "the database is not the SQLite file in VAR_DIR"
+            assert (var_dir / "broker").is_dir(), "the broker is not the filesystem transport in VAR_DIR"
+
+            status, body = _get(f"{base}/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"})
+            assert status == 200
+            schema = json.loads(body)
+            assert schema["openapi"].startswith("3.")
+            assert schema["paths"]
+
+            # The login that run.sh prints works.
+            assert "+381600000001" in log and "demo-admin-only" in log
+            assert _admin_login(base, "+381600000001", "demo-admin-only") == (302, "/admin/")
+
+            check = subprocess.run(
+                [sys.executable, "manage.py", "check_ledger"],
+                cwd=ROOT,
+                env=_bare_env(var_dir, port),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert check.returncode == 0, check.stdout + check.stderr
+            assert "ledger is consistent" in check.stdout
+
+            with closing(sqlite3.connect(f"file:{var_dir / 'db.sqlite3'}?mode=ro", uri=True)) as db:
+                codes = {c for (c,) in db.execute("SELECT code FROM wallet_account WHERE kind = 'system'")}
+                business = set(db.execute("SELECT kind, name FROM wallet_account WHERE kind <> 'customer'"))
+                customers = db.execute(
+                    "SELECT COUNT(*) FROM wallet_account WHERE kind = 'customer'"
+                ).fetchone()
+            assert codes == set(SYSTEM_ACCOUNTS)
+            assert {("merchant", "Demo shop"), ("agent", "Demo agent")} <= business
+            assert customers == (3,)
+        finally:
+            strays = _stop(proc)
+        assert not strays, "processes outlived run.sh:\n" + "\n".join(strays)
+        break
+    else:
+        pytest.fail("no free port for runserver after 3 attempts")
