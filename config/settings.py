@@ -129,6 +129,20 @@ if PLATFORM_CURRENCY not in {"RSD", "MKD", "EUR"}:
     raise ImproperlyConfigured("PLATFORM_CURRENCY must be RSD, MKD or EUR.")
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
+# --- Customers -------------------------------------------------------------------------------
+PIN_LENGTH = 6
+PIN_VALID_SECONDS = env.int("PIN_VALID_SECONDS", default=300)
+PIN_MAX_ATTEMPTS = 3  # wrong tries before the PIN is locked; a new PIN unlocks
+PIN_COOLDOWN_SECONDS = env.int("PIN_COOLDOWN_SECONDS", default=60)
+PIN_THROTTLE_FACTOR = 1
+INACTIVE_AFTER_DAYS = env.int("INACTIVE_AFTER_DAYS", default=180)
+# Registration only for mobile numbers of these regions (the operator's country by default).
+CUSTOMER_PHONE_REGIONS = env.list("CUSTOMER_PHONE_REGIONS", default=[PHONENUMBER_DEFAULT_REGION])
+LOGIN_URL = "wallet:login"
+LOGIN_REDIRECT_URL = "wallet:dashboard"
+LOGOUT_REDIRECT_URL = "wallet:login"
+EMAIL_VERIFICATION_MAX_AGE_DAYS = 7
+
 # --- Internationalisation --------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("sr-latn", "Srpski"), ("mk", "Македонски"), ("en", "English")]

@@ -65,3 +65,34 @@ class InvalidPhoneNumber(DomainError):
     code = "invalid_phone"
     status = 400
     message = "Not a valid mobile phone number."
+
+
+LIMIT_NAMES = {
+    "max_balance": "largest balance",
+    "max_single": "largest single operation",
+    "daily_limit": "daily payment limit",
+    "monthly_limit": "monthly payment limit",
+}
+
+
+class LimitExceeded(DomainError):
+    code = "limit_exceeded"
+    status = 422
+    message = "This operation exceeds a limit of the account."
+
+    @classmethod
+    def of(cls, limit: str, value: int, currency: str, account: int | None = None):
+        from .money import format_amount
+
+        return cls(
+            f"This exceeds the {LIMIT_NAMES[limit]} of {format_amount(value, currency)}.",
+            limit=limit,
+            limit_value=value,
+            account=account,
+        )
+
+
+class AccountNotVerified(DomainError):
+    code = "phone_not_verified"
+    status = 422
+    message = "Confirm your phone number with the PIN we sent before paying."

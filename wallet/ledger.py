@@ -31,6 +31,7 @@ from .errors import (
     IdempotencyConflict,
     InsufficientFunds,
     InvalidEntry,
+    LimitExceeded,
 )
 from .models import Account
 
@@ -67,7 +68,7 @@ def _account_flags(cursor, ids: list[int]) -> dict[int, tuple[str, bool, bool]]:
     if missing:
         marks = ",".join(["%s"] * len(missing))
         cursor.execute(
-            f"SELECT id, currency, hot, allow_negative FROM wallet_account WHERE id IN ({marks})",  # noqa: S608
+            f"SELECT id, currency, hot, allow_negative FROM wallet_account WHERE id IN ({marks})",
             missing,
         )
         for pk, currency, hot, allow_negative in cursor.fetchall():
@@ -121,13 +122,76 @@ def validate_legs(legs: Iterable) -> list[tuple[int, int]]:
     return out
 
 
-_UPDATE = (
-    "UPDATE wallet_account SET balance = balance + %s "
-    "WHERE id = %s AND currency = %s AND {status} AND (allow_negative OR balance + %s >= 0) "
-    "RETURNING balance"
+# Balance and limits move in one conditional UPDATE: no row is read first, the row lock is held
+# from here to commit only, and a refused condition touches nothing (then _refusal says why).
+_SPENT = (
+    "spent_today = CASE WHEN spent_day = %s THEN spent_today ELSE 0 END + %s, spent_day = %s,"
+    " spent_this_month = CASE WHEN spent_month = %s THEN spent_this_month ELSE 0 END + %s,"
+    " spent_month = %s, last_payment_at = %s"
 )
-_UPDATE_DEBIT = _UPDATE.format(status="status = 'active'")
-_UPDATE_CREDIT = _UPDATE.format(status="status <> 'closed'")
+_DEBIT_LIMITS = (
+    " AND (max_single IS NULL OR %s <= max_single)"
+    " AND (daily_limit IS NULL OR CASE WHEN spent_day = %s THEN spent_today ELSE 0 END + %s <= daily_limit)"
+    " AND (monthly_limit IS NULL"
+    " OR CASE WHEN spent_month = %s THEN spent_this_month ELSE 0 END + %s <= monthly_limit)"
+)
+_CREDIT_LIMITS = (
+    " AND (max_balance IS NULL OR balance + %s <= max_balance) AND (max_single IS NULL OR %s <= max_single)"
+)
+_WHERE = "WHERE id = %s AND currency = %s AND {status} AND (allow_negative OR balance + %s >= 0)"
+_DEBIT = (
+    f"UPDATE wallet_account SET balance = balance + %s, {_SPENT} "
+    + _WHERE.format(status="status = 'active'")
+    + _DEBIT_LIMITS
+    + " RETURNING balance"
+)
+_DEBIT_UNLIMITED = (
+    "UPDATE wallet_account SET balance = balance + %s "
+    + _WHERE.format(status="status = 'active'")
+    + " RETURNING balance"
+)
+_CREDIT_STATUS = "status <> 'closed'"
+_CREDIT = (
+    "UPDATE wallet_account SET balance = balance + %s "
+    + _WHERE.format(status=_CREDIT_STATUS)
+    + _CREDIT_LIMITS
+    + " RETURNING balance"
+)
+_CREDIT_UNLIMITED = (
+    "UPDATE wallet_account SET balance = balance + %s "
+    + _WHERE.format(status=_CREDIT_STATUS)
+    + " RETURNING balance"
+)
+
+
+def _update(cursor, account: int, amount: int, currency: str, enforce_limits: bool, clock) -> tuple | None:
+    base = [amount]
+    where = [account, currency, amount]
+    if amount < 0 and enforce_limits:
+        out = -amount
+        day, month, now = clock
+        cursor.execute(
+            _DEBIT, base + [day, out, day, month, out, month, now] + where + [out, day, out, month, out]
+        )
+    elif amount < 0:
+        cursor.execute(_DEBIT_UNLIMITED, base + where)
+    elif enforce_limits:
+        cursor.execute(_CREDIT, base + where + [amount, amount])
+    else:
+        cursor.execute(_CREDIT_UNLIMITED, base + where)
+    return cursor.fetchone()
+
+
+def _clock():
+    """Today and this month in the business time zone, and now: the limits' calendar."""
+    now = timezone.now()
+    today = timezone.localdate(now)
+    ops = connection.ops
+    return (
+        ops.adapt_datefield_value(today),
+        ops.adapt_datefield_value(today.replace(day=1)),
+        ops.adapt_datetimefield_value(now),
+    )
 
 
 def post(
@@ -139,6 +203,7 @@ def post(
     memo: str = "",
     created_by_id: int | None = None,
     reverses_id: int | None = None,
+    enforce_limits: bool = True,
 ) -> Posted:
     """Writes one balanced entry, or raises and writes nothing.
 
@@ -146,6 +211,8 @@ def post(
     reference, unique for ever: posting it again with the same payload returns the first entry
     (`created=False`); with another payload it raises IdempotencyConflict.
     Inside an outer transaction it joins it (no savepoint); an error then dooms the outer one.
+    Customer limits (largest balance, largest operation, daily and monthly payments) are checked
+    unless `enforce_limits` is False (refunds and reversals give money back whatever the limits).
     """
     if not kind or len(kind) > 32:
         raise InvalidEntry(fields={"kind": ["A kind of 1 to 32 characters is required."]})
@@ -155,7 +222,8 @@ def post(
         raise InvalidEntry(fields={"currency": ["An ISO 4217 currency code is required."]})
     ordered = validate_legs(legs)
     digest = fingerprint(kind, currency, ordered)
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    clock = _clock()
+    now = clock[2]
 
     try:
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
@@ -183,19 +251,15 @@ def post(
                     continue
                 if hot:  # a debit of a hot account: fold its deltas in first, then check
                     _rollup(cursor, account)
-                cursor.execute(
-                    _UPDATE_DEBIT if amount < 0 else _UPDATE_CREDIT,
-                    [amount, account, currency, amount],
-                )
-                updated = cursor.fetchone()
+                updated = _update(cursor, account, amount, currency, enforce_limits, clock)
                 if updated is None:
-                    _refusal(cursor, account, amount)
+                    _refusal(cursor, account, amount, currency, enforce_limits)
                 balances[account] = updated[0]
 
             if deltas:
                 values = ",".join(["(%s, %s)"] * len(deltas))
                 cursor.execute(
-                    "INSERT INTO wallet_balancedelta (account_id, amount)"  # noqa: S608
+                    "INSERT INTO wallet_balancedelta (account_id, amount)"
                     f" SELECT a.id, v.column2 FROM (VALUES {values}) AS v"
                     " JOIN wallet_account a ON a.id = v.column1 AND a.currency = %s"
                     " AND (a.status = 'active' OR (v.column2 > 0 AND a.status <> 'closed'))",
@@ -203,10 +267,10 @@ def post(
                 )
                 if cursor.rowcount != len(deltas):
                     for account, amount in deltas:
-                        _refusal(cursor, account, amount)
+                        _refusal(cursor, account, amount, currency, False)
             values = ",".join(["(%s, %s, %s)"] * len(ordered))
             cursor.execute(
-                f"INSERT INTO wallet_posting (entry_id, account_id, amount) VALUES {values}",  # noqa: S608
+                f"INSERT INTO wallet_posting (entry_id, account_id, amount) VALUES {values}",
                 [x for account, amount in ordered for x in (entry_id, account, amount)],
             )
     except DataError as exc:  # a balance beyond 64 bits
@@ -222,18 +286,43 @@ def _replay(cursor, reference: str, digest: str) -> Posted:
     return Posted(entry_id=entry_id, created=False)
 
 
-def _refusal(cursor, account: int, amount: int):
-    """A conditional write touched no row: say why (and so roll the entry back)."""
-    cursor.execute("SELECT status, balance, allow_negative FROM wallet_account WHERE id = %s", [account])
+def _refusal(cursor, account: int, amount: int, currency: str, enforce_limits: bool):
+    """A conditional write touched no row: say why (the exception rolls the entry back)."""
+    cursor.execute(
+        "SELECT status, balance, allow_negative, currency, max_single, max_balance, daily_limit,"
+        " monthly_limit, spent_today, spent_day, spent_this_month, spent_month"
+        " FROM wallet_account WHERE id = %s",
+        [account],
+    )
     row = cursor.fetchone()
     if row is None:
         raise AccountNotFound(fields={"account": [f"Unknown account {account}."]})
-    status, balance, allow_negative = row
+    (status, balance, allow_negative, account_currency, max_single, max_balance, daily, monthly,
+     spent_today, spent_day, spent_month_total, spent_month) = row  # fmt: skip
+    if account_currency != currency:
+        raise CurrencyMismatch(fields={"currency": [f"Account {account} is not in {currency}."]})
     if status == Account.Status.CLOSED or (amount < 0 and status != Account.Status.ACTIVE):
         raise AccountNotActive(account=account, status=status)
     if amount < 0 and not allow_negative and balance + amount < 0:
         raise InsufficientFunds(account=account)
-    raise CurrencyMismatch()  # the only condition left
+    if enforce_limits:
+        size = abs(amount)
+        if max_single is not None and size > max_single:
+            raise LimitExceeded.of("max_single", max_single, currency, account)
+        if amount > 0 and max_balance is not None and balance + amount > max_balance:
+            raise LimitExceeded.of("max_balance", max_balance, currency, account)
+        if amount < 0:
+            today = timezone.localdate()
+            if daily is not None and _same(spent_day, today) * spent_today + size > daily:
+                raise LimitExceeded.of("daily_limit", daily, currency, account)
+            month = today.replace(day=1)
+            if monthly is not None and _same(spent_month, month) * spent_month_total + size > monthly:
+                raise LimitExceeded.of("monthly_limit", monthly, currency, account)
+    raise AccountNotActive(account=account, status=status)  # not reached while the rules agree
+
+
+def _same(stored, day) -> bool:
+    return stored is not None and str(stored) == day.isoformat()
 
 
 def _rollup(cursor, account: int) -> int:
@@ -265,7 +354,7 @@ def balances(account_ids: Iterable[int]) -> dict[int, int]:
     marks = ",".join(["%s"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_balancedelta d"  # noqa: S608
+            "SELECT a.id, a.balance + COALESCE((SELECT SUM(d.amount) FROM wallet_balancedelta d"
             f" WHERE d.account_id = a.id), 0) FROM wallet_account a WHERE a.id IN ({marks})",
             ids,
         )

@@ -5,12 +5,14 @@ positive balance (what the platform owes the customer); a top-up posts +amount t
 -amount to a clearing account. Every entry sums to zero, so all balances together sum to zero.
 """
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import CooldownMixin, SideChannelDevice, ThrottlingMixin
 from phonenumber_field.modelfields import PhoneNumberField
 
 from .errors import ImmutableLedgerRecord, InvalidPhoneNumber
@@ -53,6 +55,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("staff"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("joined"), default=timezone.now)
+    # Customer state. A wallet can pay only once the phone is proven by an SMS PIN.
+    phone_verified_at = models.DateTimeField(_("phone verified"), null=True, blank=True)
+    email_verified_at = models.DateTimeField(_("email verified"), null=True, blank=True)
+    must_change_password = models.BooleanField(_("must choose a new password"), default=False)
+    tier = models.CharField(_("tier"), max_length=16, default="unverified")
+    language = models.CharField(_("language"), max_length=8, blank=True)
 
     objects = UserManager()
 
@@ -90,7 +98,9 @@ class Account(models.Model):
         SYSTEM = "system", _("system")
 
     class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for phone verification")
         ACTIVE = "active", _("active")
+        INACTIVE = "inactive", _("inactive")
         BLOCKED = "blocked", _("blocked")
         CLOSED = "closed", _("closed")
 
@@ -105,6 +115,21 @@ class Account(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts")
     created_at = models.DateTimeField(default=timezone.now)
+    status_reason = models.CharField(max_length=255, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    # Limits copied from the owner's tier (NULL: none), checked by ledger.post in the same
+    # UPDATE that moves the balance, so enforcing them costs no extra round trip.
+    max_balance = models.BigIntegerField(null=True, blank=True)
+    max_single = models.BigIntegerField(null=True, blank=True)
+    daily_limit = models.BigIntegerField(null=True, blank=True)
+    monthly_limit = models.BigIntegerField(null=True, blank=True)
+    # Money paid out today / this month (business time zone), reset by the first payment of a
+    # new day or month.
+    spent_today = models.BigIntegerField(default=0)
+    spent_day = models.DateField(null=True, blank=True)
+    spent_this_month = models.BigIntegerField(default=0)
+    spent_month = models.DateField(null=True, blank=True)
+    last_payment_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -131,6 +156,33 @@ class Account(models.Model):
 
     def __str__(self):
         return f"{self.name} [{self.currency}]"
+
+
+class Tier(models.Model):
+    """Limits for a class of customers (unverified, verified) in one currency; set by staff."""
+
+    UNVERIFIED = "unverified"
+    VERIFIED = "verified"
+    CODES = [(UNVERIFIED, _("unverified")), (VERIFIED, _("verified"))]
+
+    code = models.CharField(max_length=16, choices=CODES)
+    currency = models.CharField(max_length=3)
+    max_balance = models.BigIntegerField(help_text="Largest balance, minor units.")
+    max_single = models.BigIntegerField(help_text="Largest single operation, minor units.")
+    daily_limit = models.BigIntegerField(help_text="Payments per day, minor units.")
+    monthly_limit = models.BigIntegerField(help_text="Payments per calendar month, minor units.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["code", "currency"], name="tier_code_currency"),
+            models.CheckConstraint(
+                condition=Q(max_balance__gt=0, max_single__gt=0, daily_limit__gt=0, monthly_limit__gt=0),
+                name="tier_limits_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_code_display()} [{self.currency}]"
 
 
 class Entry(models.Model):
@@ -225,3 +277,24 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.scope} {self.key}"
+
+
+class PhonePin(ThrottlingMixin, CooldownMixin, SideChannelDevice):
+    """A 6-digit PIN sent by SMS that confirms exactly one thing: `purpose` + `subject`
+    (e.g. "payment" + "payment:42:1500:RSD"). Single use, valid 5 minutes, locked after 3 wrong
+    tries until a new one is sent, re-sendable after a cooldown. Stored as a keyed HMAC, never
+    in clear (see wallet.pins)."""
+
+    purpose = models.CharField(max_length=32)
+    subject = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "purpose", "subject"], name="phonepin_one_per_subject")
+        ]
+
+    def get_throttle_factor(self):
+        return settings.PIN_THROTTLE_FACTOR
+
+    def get_cooldown_duration(self):
+        return settings.PIN_COOLDOWN_SECONDS
