@@ -11,6 +11,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/ledger/", include("wallet.urls")),
+    path("api/v1/", include("wallet.app_urls")),
+    path("", include("wallet.portal_urls")),
 ]
 
 handler400 = "config.api.bad_request"

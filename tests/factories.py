@@ -49,3 +49,25 @@ def fund(account: Account, amount: int, *, reference: str | None = None) -> ledg
         currency=account.currency,
         legs=[(clearing, -amount), (account.pk, amount)],
     )
+
+
+def pin_sent_to(phone, pattern: str = r"\b\d{6}\b") -> str:
+    """The secret in the newest SMS to `phone`, read from the outbox as a person would read it.
+
+    Messages wait as notification rows until a worker delivers them; tests read the delivered
+    SMS when there is one, else the row that is about to be sent."""
+    import re
+
+    from notifications.models import Notification, SmsMessage
+
+    phone = str(phone)
+    sms = SmsMessage.objects.filter(to=phone).order_by("-id").first()
+    pending = Notification.objects.filter(to_phone=phone, channel="sms").order_by("-id").first()
+    texts = [m.body for m in (pending, sms) if m is not None]
+    if sms and pending and sms.created_at >= pending.created_at:
+        texts.reverse()
+    for text in texts:
+        found = re.search(pattern, text)
+        if found:
+            return found.group(0)
+    raise AssertionError(f"no SMS with {pattern} to {phone}")

@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from . import ledger
-from .models import Account, Entry, Posting, User
+from . import customers, ledger
+from .models import Account, Entry, Posting, Tier, User
 
 
 @admin.register(User)
@@ -23,13 +23,21 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("is_staff", "is_active")
     fieldsets = (
         (None, {"fields": ("phone", "password")}),
-        ("Person", {"fields": ("first_name", "last_name", "email")}),
+        ("Person", {"fields": ("first_name", "last_name", "email", "language")}),
+        ("Customer", {"fields": ("tier", "phone_verified_at", "email_verified_at", "must_change_password")}),
         (
             "Access",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
+
+    def save_model(self, request, obj, form, change):
+        tier_changed = change and "tier" in form.changed_data
+        super().save_model(request, obj, form, change)
+        if tier_changed:
+            customers.set_tier(user=obj, tier=obj.tier)  # the wallets take the tier's limits
+
     add_fieldsets = (
         (
             None,
@@ -103,3 +111,16 @@ class PostingAdmin(ReadOnlyAdmin):
     search_fields = ("entry__reference",)
     list_select_related = ("entry", "account")
     raw_id_fields = ("entry", "account")
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    """Staff set the limits per tier; a change applies at once to every wallet of the tier."""
+
+    list_display = ("code", "currency", "max_balance", "max_single", "daily_limit", "monthly_limit")
+    list_filter = ("currency",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        count = customers.apply_tier_limits(tier=obj)
+        self.message_user(request, f"Limits applied to {count} wallet(s).")

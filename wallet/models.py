@@ -59,7 +59,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     phone_verified_at = models.DateTimeField(_("phone verified"), null=True, blank=True)
     email_verified_at = models.DateTimeField(_("email verified"), null=True, blank=True)
     must_change_password = models.BooleanField(_("must choose a new password"), default=False)
-    tier = models.CharField(_("tier"), max_length=16, default="unverified")
+    tier = models.CharField(
+        _("tier"),
+        max_length=16,
+        default="unverified",
+        choices=[("unverified", _("unverified")), ("verified", _("verified"))],
+    )
     language = models.CharField(_("language"), max_length=8, blank=True)
 
     objects = UserManager()

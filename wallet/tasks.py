@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import idempotency, ledger
+from . import customers, idempotency, ledger
 
 
 @shared_task(acks_late=True)
@@ -11,3 +11,8 @@ def rollup_hot_balances() -> int:
 @shared_task(acks_late=True)
 def purge_idempotency_keys() -> int:
     return idempotency.purge_expired()
+
+
+@shared_task(acks_late=True)
+def mark_inactive_wallets() -> int:
+    return customers.mark_inactive_wallets()
