@@ -11,8 +11,9 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
-from wallet import ledger, services
+from wallet import customers, ledger, services
 from wallet.models import Account, Entry, User
 
 DEMO_ADMIN_PHONE = "+381600000001"
@@ -73,7 +74,12 @@ class Command(BaseCommand):
                 user = self._user(phone, DEMO_CUSTOMER_PASSWORD, first_name=first_name, last_name=last_name)
                 exists = Account.objects.filter(owner=user, currency=currency, kind="customer").exists()
                 self._account(exists, f"wallet of {phone}")
-                wallet = services.open_wallet(user=user, currency=currency)
+                if user.phone_verified_at is None:  # demo customers are past the SMS PIN step
+                    user.phone_verified_at = timezone.now()
+                    user.save(update_fields=["phone_verified_at"])
+                wallet = customers.open_customer_wallet(
+                    user=user, status=Account.Status.ACTIVE, currency=currency
+                )
                 reference = f"demo:cash-topup:{phone}:{currency}"
                 # post() would return the first entry anyway; asking first keeps a second run
                 # from touching the database at all (not even the id sequence).
