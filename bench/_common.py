@@ -1,0 +1,448 @@
+"""Shared set-up for the benchmarks in bench/ (the leading underscore keeps `make bench` from
+running this file as a benchmark).
+
+A benchmark script does, in this order:
+
+    import _common                      # before anything that imports Django models
+    db = _common.setup()                # bench database created + migrated, django.setup() done
+    result = _common.run_workers(make_op, workers=8, seconds=5)
+    _common.print_table(headers, rows)
+    _common.print_json({...})           # the LAST line of output, one JSON object
+
+Database: the benchmarks never touch the database that tests or people use. From DATABASE_URL
+(default postgres://postgres@127.0.0.1:5432/payments) they derive `<name>_bench`, create it if
+missing and migrate it. It is rebuilt from scratch when any migration file changed since it was
+built (a digest is kept in its `bench_schema` table), or with `--fresh` (see add_arguments).
+
+Processes: run_workers() forks N worker processes (the GIL would make threads measure Python, not
+the database). Django's connections are closed before the fork, so every worker opens its own
+persistent connection (CONN_MAX_AGE is forced on here, DEBUG off so that no query log is kept).
+
+Note on file names: `python bench/x.py` puts bench/ first on sys.path, where a benchmark named
+like an app (bench/terminals.py) would shadow the app. This module moves bench/ to the end of
+sys.path and the repository root to the front, so name benchmarks freely.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import traceback
+import uuid
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH_DIR]
+sys.path.insert(0, str(ROOT))
+sys.path.append(str(BENCH_DIR))
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/payments"
+SUFFIX = "_bench"
+POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "postgis"}
+CONN_MAX_AGE = 600  # seconds: persistent connections (without them throughput falls to a third)
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+def bench_database_url(url: str | None = None) -> tuple[str, str]:
+    """The benchmark database's URL and name, derived from `url` (or DATABASE_URL)."""
+    url = url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    parts = urlsplit(url)
+    if parts.scheme not in POSTGRES_SCHEMES:
+        raise SystemExit(f"bench: the benchmarks need PostgreSQL, not {parts.scheme!r} ({url})")
+    name = parts.path.lstrip("/") or "payments"
+    if not name.endswith(SUFFIX):
+        name += SUFFIX
+    return urlunsplit(parts._replace(path="/" + name)), name
+
+
+def _server_params(url: str) -> dict:
+    import environ
+
+    config = environ.Env.db_url_config(url)
+    params = {"user": config.get("USER"), "password": config.get("PASSWORD")}
+    params["host"] = config.get("HOST")
+    params["port"] = config.get("PORT")
+    return {k: v for k, v in params.items() if v not in (None, "")}
+
+
+def schema_fingerprint() -> str:
+    """A digest of every migration file: when one changes, the benchmark database is rebuilt."""
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _connect(dbname: str, params: dict):
+    import psycopg2
+
+    conn = psycopg2.connect(dbname=dbname, **params)
+    conn.autocommit = True
+    return conn
+
+
+def _recorded_fingerprint(name: str, params: dict) -> str | None:
+    conn = _connect(name, params)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('bench_schema') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute("SELECT fingerprint FROM bench_schema LIMIT 1")
+            row = cur.fetchone()
+            return row[0] if row else None
+    finally:
+        conn.close()
+
+
+@dataclass
+class BenchDB:
+    url: str
+    name: str
+    state: str  # "reused", "created", "rebuilt (--fresh)" or "rebuilt (migrations changed)"
+    migrate_seconds: float
+
+
+def setup(*, fresh: bool = False, url: str | None = None) -> BenchDB:
+    """Points Django at the benchmark database, creates it (or rebuilds it when a migration file
+    changed since it was built, or when `fresh`), migrates it, and runs django.setup().
+
+    Benchmarks are not meant to run at the same time (they would skew each other's figures);
+    set-up is serialized by an advisory lock, and a rebuild drops the database WITH (FORCE)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    bench_url, name = bench_database_url(url)
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ["CONN_MAX_AGE"] = str(CONN_MAX_AGE)
+    os.environ["DEBUG"] = "false"  # DEBUG keeps a log of every query: not what production runs
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    params = _server_params(bench_url)
+    current = schema_fingerprint()
+    lock = f"bench-setup:{name}"
+
+    try:
+        admin = _connect("postgres", params)
+    except psycopg2.OperationalError:
+        admin = _connect("template1", params)
+    try:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(hashtext(%s))", [lock])
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            exists = cur.fetchone() is not None
+            state = "reused"
+            if exists and (fresh or _recorded_fingerprint(name, params) != current):
+                cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+                exists = False
+                state = "rebuilt (--fresh)" if fresh else "rebuilt (migrations changed)"
+            if not exists:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                state = "created" if state == "reused" else state
+
+            import django
+
+            django.setup()
+
+            from django.core.management import call_command
+            from django.db import connection, connections
+
+            started = time.perf_counter()
+            call_command("migrate", interactive=False, verbosity=0)
+            with connection.cursor() as c:
+                c.execute("CREATE TABLE IF NOT EXISTS bench_schema (fingerprint text NOT NULL)")
+                c.execute("DELETE FROM bench_schema")
+                c.execute("INSERT INTO bench_schema (fingerprint) VALUES (%s)", [current])
+            migrate_seconds = time.perf_counter() - started
+            connections.close_all()
+            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", [lock])
+    finally:
+        admin.close()
+    return BenchDB(url=bench_url, name=name, state=state, migrate_seconds=migrate_seconds)
+
+
+def analyze(*tables: str) -> None:
+    """VACUUM ANALYZE the given tables (the test server runs with autovacuum off)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f'VACUUM (ANALYZE) "{table}"')
+
+
+def raw_connection():
+    """A new psycopg2 connection (not Django's) to the benchmark database, autocommit off."""
+    import psycopg2
+    from django.db import connection
+
+    s = connection.settings_dict
+    params = {"dbname": s["NAME"], "user": s["USER"], "password": s["PASSWORD"]}
+    params.update({"host": s["HOST"], "port": s["PORT"]})
+    params = {k: v for k, v in params.items() if v not in (None, "")}
+    options = {k: v for k, v in s.get("OPTIONS", {}).items() if k not in {"pool", "server_side_binding"}}
+    return psycopg2.connect(**params, **options)
+
+
+def check_ledger() -> dict[str, list[str]]:
+    """What `manage.py check_ledger` checks: every check by name, with its violations."""
+    from wallet.integrity import run_checks
+
+    return run_checks()
+
+
+def run_id() -> str:
+    """A short id that makes this run's references and names unique."""
+    return uuid.uuid4().hex[:10]
+
+
+def new_customers(count: int, *, tag: str = "bench") -> list:
+    """`count` new customers (valid, unused Serbian mobile numbers; no password hashing)."""
+    import random
+
+    from wallet.models import User
+
+    users = []
+    rng = random.SystemRandom()
+    while len(users) < count:
+        phones = {f"+3816{rng.randint(0, 9)}{rng.randint(0, 9_999_999):07d}" for _ in range(count * 2)}
+        taken = set(User.objects.filter(phone__in=phones).values_list("phone", flat=True))
+        for phone in sorted(phones - {str(p) for p in taken})[: count - len(users)]:
+            users.append(User.objects.create_user(phone, None, first_name=tag))
+    return users
+
+
+# --- workers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    label: str
+    workers: int
+    ops: int
+    errors: int
+    elapsed: float  # seconds from the first worker's start to the last worker's end
+    latencies: array = field(repr=False)  # seconds, one per successful op
+    first_error: str | None = None
+
+    @property
+    def ops_per_s(self) -> float:
+        return self.ops / self.elapsed if self.elapsed > 0 else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        return percentile(self.latencies, q) * 1000
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); NaN without samples."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _worker(make_op, index, seconds, count, warmup, barrier, queue):
+    from django.db import connections
+
+    errors, first_error = 0, None
+    latencies = array("d")
+    started = ended = 0.0
+    try:
+        connections.close_all()  # nothing inherited from the parent: our own connection
+        op = make_op(index)
+        until = time.monotonic() + warmup
+        while time.monotonic() < until:
+            op()
+        barrier.wait(timeout=120)
+        started = time.monotonic()
+        deadline = started + seconds if seconds else math.inf
+        done = 0
+        while done < (count or math.inf):
+            t0 = time.perf_counter()
+            try:
+                op()
+            except Exception:  # noqa: BLE001 - counted and reported; the benchmark goes on
+                errors += 1
+                first_error = first_error or traceback.format_exc()
+                if errors >= 100:
+                    break
+            else:
+                latencies.append(time.perf_counter() - t0)
+            done += 1
+            if time.monotonic() >= deadline:
+                break
+        ended = time.monotonic()
+        close = getattr(op, "close", None)
+        if close:
+            close()
+        connections.close_all()
+    except BaseException:  # noqa: BLE001 - the parent reports it
+        errors += 1
+        first_error = first_error or traceback.format_exc()
+        barrier.abort()
+    queue.put((index, started, ended, latencies.tobytes(), errors, first_error))
+
+
+def run_workers(
+    make_op: Callable[[int], Callable[[], object]],
+    *,
+    workers: int,
+    seconds: float | None = None,
+    count: int | None = None,
+    warmup: float = 0.5,
+    label: str = "",
+) -> RunResult:
+    """Runs `workers` forked processes; each calls `make_op(index)` once (after the fork, with its
+    own database connection) and then the returned op over and over: first `warmup` seconds
+    uncounted, then all start together and each runs for `seconds`, or `count` ops (each worker).
+    An op that raises is counted as an error and the run goes on. If the op has a `close`
+    attribute it is called at the end."""
+    if not seconds and not count:
+        raise ValueError("give seconds or count")
+    from django.db import connections
+
+    connections.close_all()  # never share a socket with the children
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(workers)
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(make_op, i, seconds, count, warmup, barrier, queue), daemon=True)
+        for i in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    reports = []
+    limit = (seconds or 0) + warmup + 300 + (count or 0)
+    for _ in procs:
+        try:
+            reports.append(queue.get(timeout=limit))
+        except Exception:  # noqa: BLE001 - a worker died without a word
+            break
+    for p in procs:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.terminate()
+    latencies = array("d")
+    ops = errors = 0
+    first_error = None
+    starts, ends = [], []
+    for _, started, ended, lat, errs, err in sorted(reports, key=lambda r: r[0]):
+        chunk = array("d")
+        chunk.frombytes(lat)
+        latencies.extend(chunk)
+        ops += len(chunk)
+        errors += errs
+        first_error = first_error or err
+        if started and ended:
+            starts.append(started)
+            ends.append(ended)
+    if len(reports) < workers:
+        errors += workers - len(reports)
+        first_error = first_error or f"{workers - len(reports)} worker(s) died without reporting"
+    elapsed = (max(ends) - min(starts)) if starts else 0.0
+    return RunResult(label, workers, ops, errors, elapsed, latencies, first_error)
+
+
+@dataclass
+class Summary:
+    """Several rounds of one measurement: the median throughput, pooled latencies."""
+
+    label: str
+    workers: int
+    rounds: list[RunResult]
+
+    @property
+    def ops_per_s(self) -> float:
+        return statistics.median(r.ops_per_s for r in self.rounds) if self.rounds else 0.0
+
+    @property
+    def ops(self) -> int:
+        return sum(r.ops for r in self.rounds)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in self.rounds)
+
+    @property
+    def first_error(self) -> str | None:
+        return next((r.first_error for r in self.rounds if r.first_error), None)
+
+    def percentile_ms(self, q: float) -> float:
+        pooled = array("d")
+        for r in self.rounds:
+            pooled.extend(r.latencies)
+        return percentile(pooled, q) * 1000
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, seconds: float = 5.0, rounds: int = 3) -> None:
+    parser.add_argument(
+        "--seconds", type=float, default=seconds, help=f"seconds per measurement (default {seconds})"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=rounds,
+        help=f"rounds of all measurements, interleaved; the median is reported (default {rounds})",
+    )
+    parser.add_argument("--fresh", action="store_true", help="drop and recreate the benchmark database")
+
+
+def fmt(value) -> str:
+    """Numbers for people: thousands separated, 3 decimals below 10, 2 below 100, then 1."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        digits = 3 if abs(value) < 10 else 2 if abs(value) < 100 else 1
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence], *, title: str | None = None) -> None:
+    """A plain-text table; numbers right-aligned, text left-aligned."""
+    cells = [[fmt(c) for c in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
+
+    def line(values):
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    if title:
+        print(title)
+    print(line([str(h) for h in headers]))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print(line(row))
+    sys.stdout.flush()
+
+
+def print_json(obj: dict) -> None:
+    """The machine-readable result: one JSON object, the last line of the output."""
+    sys.stderr.flush()
+    sys.stdout.flush()
+    print(json.dumps(obj, separators=(", ", ": "), default=str), flush=True)
+
+
+def machine() -> dict:
+    load1, load5, _ = os.getloadavg()
+    return {"cpus": os.cpu_count(), "loadavg_1m": round(load1, 2), "loadavg_5m": round(load5, 2)}
