@@ -268,6 +268,8 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="PayWallet <no-reply@localhost>")
+# The portal's public address, for links in messages (email verification).
+PLATFORM_URL = env.str("PLATFORM_URL", default="http://127.0.0.1:8000")
 # Seconds to wait after each failed try; after the last one the notification is marked failed.
 NOTIFICATIONS_RETRY_DELAYS = env.list(
     "NOTIFICATIONS_RETRY_DELAYS", cast=int, default=[30, 120, 600, 3600, 6 * 3600, 24 * 3600]

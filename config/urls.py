@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/ledger/", include("wallet.urls")),
+    path("", include("notifications.urls")),  # /notifications/..., /dev/sms/, /api/v1/me/notifications/
     path("api/v1/", include("wallet.app_urls")),
     path("", include("wallet.portal_urls")),
 ]

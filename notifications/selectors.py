@@ -1,0 +1,46 @@
+"""Reads of the notifications app."""
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import translation
+
+from . import rendering
+from .models import Channel, Notification, NotificationPreference, SmsMessage
+
+
+def preferences_for(user) -> NotificationPreference:
+    """The user's saved preferences, or (unsaved) the defaults: email on, SMS and portal off,
+    no marketing, the platform's language."""
+    try:
+        return NotificationPreference.objects.get(user=user)
+    except NotificationPreference.DoesNotExist:
+        return NotificationPreference(user=user)
+
+
+def message_language(user=None, preferences: NotificationPreference | None = None, language=None) -> str:
+    """The language a message is written in: `language` if given, else the one chosen in the
+    notification preferences, else the account's language, else the language being used right now
+    (a customer who is registering), else settings.LANGUAGE_CODE."""
+    candidates = (
+        language,
+        preferences.language if preferences is not None else None,
+        getattr(user, "language", None),
+        translation.get_language(),
+    )
+    for candidate in candidates:
+        code = rendering.supported_language(candidate)
+        if code:
+            return code
+    return settings.LANGUAGE_CODE
+
+
+def unread_notices(user, *, limit: int = 20) -> QuerySet[Notification]:
+    """The user's portal notices not yet marked read, newest first."""
+    return Notification.objects.filter(
+        user=user, channel=Channel.PORTAL, status=Notification.Status.SENT, read_at__isnull=True
+    ).order_by("-created_at", "-id")[:limit]
+
+
+def sms_outbox(*, limit: int = 200) -> QuerySet[SmsMessage]:
+    """What the `outbox` SMS backend kept, newest first."""
+    return SmsMessage.objects.order_by("-created_at", "-id")[:limit]

@@ -1,0 +1,16 @@
+"""Celery tasks of the notifications app: thin wrappers around services. Both are idempotent and
+acknowledged late, so a worker killed mid-task hands the message to another worker."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver(notification_id: int) -> str:
+    return services.deliver(notification_id=notification_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def resend_unsent() -> int:
+    return services.resend_unsent()
