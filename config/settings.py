@@ -60,7 +60,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files from gunicorn, no extra server
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,6 +70,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+if PRODUCTION:  # gunicorn serves the collected static files; runserver does it in development
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -270,6 +272,11 @@ EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="PayWallet <no-reply@localhost>")
 # The portal's public address, for links in messages (email verification).
 PLATFORM_URL = env.str("PLATFORM_URL", default="http://127.0.0.1:8000")
+if PRODUCTION:
+    if SMS_BACKEND != "twilio":
+        raise ImproperlyConfigured("Production sends real SMS: set SMS_BACKEND=twilio and TWILIO_*.")
+    if not PLATFORM_URL.startswith("https://"):
+        raise ImproperlyConfigured("Production needs PLATFORM_URL, the https:// address customers open.")
 # Seconds to wait after each failed try; after the last one the notification is marked failed.
 NOTIFICATIONS_RETRY_DELAYS = env.list(
     "NOTIFICATIONS_RETRY_DELAYS", cast=int, default=[30, 120, 600, 3600, 6 * 3600, 24 * 3600]

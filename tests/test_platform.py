@@ -39,7 +39,8 @@ def test_schema_and_swagger_ui_are_served(client, db):
 
 
 def _settings_import(**env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"}}
+    ours = {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "SMS_BACKEND", "PLATFORM_URL"}
+    clean = {k: v for k, v in os.environ.items() if k not in ours and not k.startswith("TWILIO_")}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
         cwd=ROOT,
@@ -65,8 +66,30 @@ def test_production_refuses_to_start_with_the_dev_key_or_debug(env, complaint):
     assert complaint in result.stderr
 
 
+PRODUCTION_OK = {
+    "PLATFORM_ENV": "production",
+    "SECRET_KEY": "k" * 50,
+    "ALLOWED_HOSTS": "pay.example",
+    "SMS_BACKEND": "twilio",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "t" * 32,
+    "TWILIO_FROM_NUMBER": "+381600000000",
+    "PLATFORM_URL": "https://pay.example",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [({"SMS_BACKEND": "outbox"}, "SMS_BACKEND"), ({"PLATFORM_URL": "http://pay.example"}, "PLATFORM_URL")],
+)
+def test_production_refuses_fake_sms_and_a_plain_http_address(change, complaint):
+    result = _settings_import(**{**PRODUCTION_OK, **change})
+    assert result.returncode != 0
+    assert complaint in result.stderr
+
+
 def test_production_starts_with_its_own_key_and_debug_off():
-    result = _settings_import(PLATFORM_ENV="production", SECRET_KEY="k" * 50, ALLOWED_HOSTS="pay.example")
+    result = _settings_import(**PRODUCTION_OK)
     assert result.returncode == 0, result.stderr
     assert "started" in result.stdout
 

@@ -192,11 +192,13 @@ def test_unverified_customers_are_held_to_their_tier_limits_with_an_error_naming
     assert "largest single operation" in info.value.message
 
     pay(w, tier.max_single, "p1")
+    fund(w, tier.max_single)
     pay(w, tier.daily_limit - tier.max_single, "p2")
+    assert ledger.balance(w) == 3 * tier.max_single - tier.daily_limit > 100
     with pytest.raises(errors.LimitExceeded) as info:
         pay(w, 100, "over-daily")
     assert info.value.details["limit"] == "daily_limit"
-    assert ledger.balance(w) == 2 * tier.max_single - tier.daily_limit
+    assert ledger.balance(w) == 3 * tier.max_single - tier.daily_limit
 
 
 def test_the_daily_limit_starts_again_the_next_day_but_the_monthly_one_does_not():
@@ -238,7 +240,11 @@ def test_refunds_are_not_held_back_by_limits():
     tier = Tier.objects.get(code="unverified", currency="RSD")
     merchant = MerchantAccountFactory()
     fund(merchant, tier.max_balance * 2)
-    fund(wallet(user), tier.max_balance)
+    fund(wallet(user), tier.max_single)
+    fund(wallet(user), tier.max_single)
+    fund(wallet(user), tier.max_balance - 2 * tier.max_single)
+    with pytest.raises(errors.LimitExceeded):
+        fund(wallet(user), 1)
     ledger.post(
         kind="refund",
         reference="rf",
