@@ -52,12 +52,19 @@ def _digest(pin: str, device_id: int) -> str:
 
 
 def send_pin(
-    *, user: User, purpose: str, subject: str = "", summary: str = "", force: bool = False
+    *,
+    user: User,
+    purpose: str,
+    subject: str = "",
+    summary: str = "",
+    details: dict | None = None,
+    force: bool = False,
 ) -> PhonePin:
     """Issues a new PIN for (purpose, subject) and records the SMS in the caller's transaction.
 
     A new PIN replaces the previous one (and unlocks it); within the cooldown it is refused
-    unless `force` (the first PIN of a new operation)."""
+    unless `force` (the first PIN of a new operation). `details` (amount, payee, reference) go
+    into the SMS so that the customer sees exactly what the PIN confirms."""
     with transaction.atomic():
         device, created = PhonePin.objects.select_for_update().get_or_create(
             user=user, purpose=purpose, subject=subject, defaults={"name": purpose[:64]}
@@ -75,7 +82,12 @@ def send_pin(
         device.save()
         notify.notify(
             template="phone_pin",
-            context={"pin": pin, "summary": summary, "minutes": settings.PIN_VALID_SECONDS // 60},
+            context={
+                "pin": pin,
+                "summary": summary,
+                "minutes": settings.PIN_VALID_SECONDS // 60,
+                **(details or {}),
+            },
             user=user,
             phone=str(user.phone),
             purpose="security",

@@ -11,3 +11,9 @@ def money(minor, currency="RSD"):
     if minor is None or minor == "":
         return ""
     return format_amount(int(minor), currency)
+
+
+@register.filter
+def percent_bp(basis_points) -> str:
+    """{{ 2000|percent_bp }} -> 20%"""
+    return f"{int(basis_points or 0) / 100:g}%"

@@ -1,0 +1,216 @@
+"""Merchant API (/api/merchant/v1/) and the customer's side of a payment in the app API."""
+
+from datetime import timedelta
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ErrorSerializer
+from wallet.app_api import PasswordIsCurrent
+from wallet.idempotency import KEY_PARAMETER, idempotent
+
+from . import payments
+from .auth import ApiKeyAuthentication, IsMerchant
+from .models import LineItem, PaymentRequest
+from .serializers import (
+    CustomerConfirmSerializer,
+    CustomerPaySerializer,
+    PaymentCreateSerializer,
+    PaymentQuerySerializer,
+    PaymentSerializer,
+    RefundCreateSerializer,
+    RefundSerializer,
+)
+
+ERRORS = {
+    400: ErrorSerializer,
+    401: ErrorSerializer,
+    403: ErrorSerializer,
+    404: ErrorSerializer,
+    409: ErrorSerializer,
+}
+
+
+def _parse(serializer_class, data):
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class MerchantView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsMerchant]
+
+    def payment(self, public_id: str) -> PaymentRequest:
+        """Only this merchant's payments exist for it: anybody else's is a 404."""
+        return get_object_or_404(
+            PaymentRequest.objects.select_related("merchant").prefetch_related("items"),
+            public_id=public_id,
+            merchant=self.request.auth.merchant,
+        )
+
+
+class PaymentPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class PaymentListCreateView(generics.ListAPIView, MerchantView):
+    serializer_class = PaymentSerializer
+    pagination_class = PaymentPagination
+
+    def get_queryset(self):
+        query = _parse(PaymentQuerySerializer, self.request.query_params)
+        rows = PaymentRequest.objects.filter(merchant=self.request.auth.merchant).prefetch_related("items")
+        if "status" in query:
+            rows = rows.filter(status=query["status"])
+        if "order_id" in query:
+            rows = rows.filter(order_id=query["order_id"])
+        if "created_after" in query:
+            rows = rows.filter(created_at__gte=query["created_after"])
+        if "created_before" in query:
+            rows = rows.filter(created_at__lt=query["created_before"])
+        return rows
+
+    @extend_schema(
+        parameters=[PaymentQuerySerializer],
+        responses={200: PaymentSerializer(many=True), **ERRORS},
+        tags=["merchant"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=PaymentCreateSerializer,
+        responses={201: PaymentSerializer, 200: PaymentSerializer, 422: ErrorSerializer, **ERRORS},
+        parameters=[KEY_PARAMETER],
+        tags=["merchant"],
+        summary="Create a payment request; send the customer to its checkout_url",
+    )
+    @idempotent
+    def post(self, request):
+        data = _parse(PaymentCreateSerializer, request.data)
+        lines = [
+            payments.Line(
+                name=i["name"], quantity=i["quantity"], unit_price=i["unit_price"], tax_rate_bp=i["tax_rate"]
+            )
+            for i in data["items"]
+        ]
+        if data["shipping"]:
+            lines.append(
+                payments.Line(
+                    name="Shipping", quantity=1, unit_price=data["shipping"], kind=LineItem.Kind.SHIPPING
+                )
+            )
+        lines += [
+            payments.Line(name=e["name"], quantity=1, unit_price=e["amount"], kind=LineItem.Kind.EXTRA)
+            for e in data["extras"]
+        ]
+        payment, created = payments.create_payment(
+            merchant=request.auth.merchant,
+            order_id=data["order_id"],
+            amount=data["amount"],
+            currency=data["currency"],
+            lines=lines,
+            description=data["description"],
+            customer_phone=data["customer_phone"],
+            return_url=data["return_url"],
+            cancel_url=data["cancel_url"],
+            expires_in=timedelta(minutes=data["expires_in_minutes"]),
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(PaymentSerializer(payment).data, status=code)
+
+
+class PaymentDetailView(MerchantView):
+    @extend_schema(responses={200: PaymentSerializer, **ERRORS}, tags=["merchant"])
+    def get(self, request, public_id: str):
+        return Response(PaymentSerializer(self.payment(public_id)).data)
+
+
+class PaymentCancelView(MerchantView):
+    @extend_schema(request=None, responses={200: PaymentSerializer, **ERRORS}, tags=["merchant"])
+    def post(self, request, public_id: str):
+        payment = payments.cancel_payment(payment=self.payment(public_id))
+        return Response(PaymentSerializer(payment).data)
+
+
+class RefundListCreateView(MerchantView):
+    @extend_schema(responses={200: RefundSerializer(many=True), **ERRORS}, tags=["merchant"])
+    def get(self, request, public_id: str):
+        payment = self.payment(public_id)
+        return Response(RefundSerializer(payment.refunds.order_by("id"), many=True).data)
+
+    @extend_schema(
+        request=RefundCreateSerializer,
+        responses={201: RefundSerializer, 200: RefundSerializer, 422: ErrorSerializer, **ERRORS},
+        parameters=[KEY_PARAMETER],
+        tags=["merchant"],
+        summary="Refund a paid payment fully or partly (several times, up to the amount paid)",
+    )
+    @idempotent
+    def post(self, request, public_id: str):
+        data = _parse(RefundCreateSerializer, request.data)
+        refund, created = payments.refund_payment(
+            payment=self.payment(public_id),
+            amount=data["amount"],
+            key=request.idempotency_key,
+            reason=data["reason"],
+        )
+        return Response(
+            RefundSerializer(refund).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+# --- the customer's side (app API) -------------------------------------------------------------------
+
+
+class CustomerPaymentView(APIView):
+    permission_classes = [permissions.IsAuthenticated, PasswordIsCurrent]
+
+    def payment(self, public_id: str) -> PaymentRequest:
+        payment = get_object_or_404(
+            PaymentRequest.objects.select_related("merchant").prefetch_related("items"), public_id=public_id
+        )
+        if payment.payer_id not in (None, self.request.user.pk):
+            raise Http404  # someone else's payment does not exist for you
+        return payment
+
+    @extend_schema(responses={200: PaymentSerializer, **ERRORS}, tags=["customer"])
+    def get(self, request, public_id: str):
+        return Response(PaymentSerializer(self.payment(public_id)).data)
+
+
+class CustomerInitiateView(CustomerPaymentView):
+    @extend_schema(
+        request=CustomerPaySerializer,
+        responses={200: PaymentSerializer, 422: ErrorSerializer, 429: ErrorSerializer, **ERRORS},
+        tags=["customer"],
+    )
+    def post(self, request, public_id: str):
+        data = _parse(CustomerPaySerializer, request.data)
+        payment = payments.initiate_payment(
+            payment=self.payment(public_id), payer=request.user, terms_accepted=data["terms_accepted"]
+        )
+        return Response(PaymentSerializer(payment).data)
+
+
+class CustomerConfirmView(CustomerPaymentView):
+    @extend_schema(
+        request=CustomerConfirmSerializer,
+        responses={200: PaymentSerializer, 422: ErrorSerializer, **ERRORS},
+        tags=["customer"],
+    )
+    def post(self, request, public_id: str):
+        data = _parse(CustomerConfirmSerializer, request.data)
+        payment = payments.confirm_payment(
+            payment=self.payment(public_id), payer=request.user, pin=data["pin"]
+        )
+        return Response(PaymentSerializer(payment).data)

@@ -1,0 +1,447 @@
+"""Payment requests: create, initiate (PIN by SMS), confirm, cancel, expire, refund.
+
+Every transition happens here, under the payment's row lock, and writes its webhook event in the
+same transaction. The SMS PIN is bound to the payment's id, total and currency, so it confirms
+exactly this payment. Money moves in one ledger entry per payment and per refund.
+"""
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.utils import timezone
+
+from notifications import webhooks
+from tariffs import services as tariffs
+from wallet import customers, ledger, notify, pins, selectors
+from wallet import services as wallet_services
+from wallet.errors import AccountNotActive, InsufficientFunds, LimitExceeded
+from wallet.money import format_amount
+from wallet.phones import normalize_phone
+
+from .errors import (
+    MerchantNotActive,
+    OrderIdConflict,
+    PaymentExpired,
+    PaymentNotOpen,
+    RefundNotAllowed,
+    RefundTooLarge,
+    TermsNotAccepted,
+    WrongPayer,
+)
+from .models import LineItem, Merchant, PaymentRequest, Refund
+
+PIN_PURPOSE = "payment"
+DEFAULT_EXPIRY = timedelta(minutes=30)
+Status = PaymentRequest.Status
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    quantity: int
+    unit_price: int
+    tax_rate_bp: int = 0
+    kind: str = LineItem.Kind.ITEM
+
+
+def fingerprint(**fields) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def service_code(merchant: Merchant) -> str:
+    """The tariff plan of a merchant is found by this code (tariffs knows nothing of merchants)."""
+    return f"merchant:{merchant.pk}"
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def create_payment(
+    *,
+    merchant: Merchant,
+    order_id: str,
+    amount: int,
+    currency: str,
+    lines: list[Line],
+    description: str = "",
+    customer_phone: str = "",
+    return_url: str = "",
+    cancel_url: str = "",
+    expires_in: timedelta = DEFAULT_EXPIRY,
+) -> tuple[PaymentRequest, bool]:
+    """Returns (payment, created). The same order_id with the same content returns the first
+    payment; with other content it is refused. Amount must equal the sum of the lines."""
+    if merchant.status != Merchant.Status.ACTIVE:
+        raise MerchantNotActive()
+    phone = normalize_phone(customer_phone) if customer_phone else ""
+    digest = fingerprint(
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        lines=[line.__dict__ for line in lines],
+        description=description,
+        customer_phone=phone,
+        return_url=return_url,
+        cancel_url=cancel_url,
+    )
+    with transaction.atomic():
+        existing = PaymentRequest.objects.filter(merchant=merchant, order_id=order_id).first()
+        if existing is not None:
+            if existing.request_fingerprint != digest:
+                raise OrderIdConflict(fields={"order_id": ["Already used for a different payment."]})
+            return existing, False
+        now = timezone.now()
+        payment = PaymentRequest.objects.create(
+            merchant=merchant,
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            description=description,
+            customer_phone=phone,
+            return_url=return_url,
+            cancel_url=cancel_url,
+            request_fingerprint=digest,
+            expires_at=now + expires_in,
+            created_at=now,
+            updated_at=now,
+        )
+        LineItem.objects.bulk_create(
+            [
+                LineItem(
+                    payment=payment,
+                    kind=line.kind,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price=line.unit_price,
+                    tax_rate_bp=line.tax_rate_bp,
+                )
+                for line in lines
+            ]
+        )
+    return payment, True
+
+
+# --- the customer pays ----------------------------------------------------------------------------
+
+
+def _pin_subject(payment: PaymentRequest) -> str:
+    return f"payment:{payment.public_id}:{payment.total_for_payer}:{payment.currency}"
+
+
+def _locked(public_id: str) -> PaymentRequest:
+    return (
+        PaymentRequest.objects.select_for_update()
+        .select_related("merchant", "merchant__account")
+        .get(public_id=public_id)
+    )
+
+
+def _check_open(payment: PaymentRequest, now) -> None:
+    if not payment.is_open:
+        raise PaymentNotOpen(status=payment.status)
+    if payment.expires_at <= now:
+        raise PaymentExpired()
+
+
+def quote(payment: PaymentRequest) -> tariffs.Quote:
+    return tariffs.quote(
+        service=service_code(payment.merchant), amount=payment.amount, currency=payment.currency
+    )
+
+
+def initiate_payment(*, payment: PaymentRequest, payer, terms_accepted: bool) -> PaymentRequest:
+    """The customer presses pay: every refusal happens now, before a PIN is sent; then one SMS
+    with a PIN bound to this payment. Pressing again re-sends the PIN after the cooldown."""
+    if not terms_accepted:
+        raise TermsNotAccepted(fields={"terms": [TermsNotAccepted.message]})
+    wallet = selectors.wallet_of(payer, payment.currency)
+    refusal = customers.wallet_refusal(wallet)
+    if refusal is not None:
+        raise refusal
+    if payment.customer_phone and payment.customer_phone != str(payer.phone):
+        raise WrongPayer()
+    fee = quote(payment)
+    if ledger.balance(wallet) < payment.amount + fee.payer_fee:
+        raise InsufficientFunds("Your balance is too low for this payment and its fee.")
+    now = timezone.now()
+    with transaction.atomic():
+        payment = _locked(payment.public_id)
+        _check_open(payment, now)
+        if payment.merchant.status != Merchant.Status.ACTIVE:
+            raise MerchantNotActive()
+        if payment.payer_id not in (None, payer.pk):
+            raise WrongPayer()
+        first = payment.status == Status.CREATED
+        payment.payer = payer
+        payment.payer_fee = fee.payer_fee
+        payment.merchant_fee = fee.payee_fee
+        payment.tariff_version_id = fee.tariff_version_id
+        payment.status = Status.PIN_SENT
+        payment.pin_sent_at = now
+        payment.updated_at = now
+        fields = ["payer", "payer_fee", "merchant_fee", "tariff_version_id", "status", "pin_sent_at"]
+        payment.save(update_fields=[*fields, "updated_at"])
+        pins.send_pin(
+            user=payer,
+            purpose=PIN_PURPOSE,
+            subject=_pin_subject(payment),
+            details={
+                "amount": format_amount(payment.total_for_payer, payment.currency),
+                "payee": payment.merchant.legal_name[:40],
+                "reference": payment.order_id[:20],
+            },
+            force=first,
+        )
+    return payment
+
+
+def confirm_payment(*, payment: PaymentRequest, payer, pin: str) -> PaymentRequest:
+    """The PIN from the SMS: only now is the wallet debited and the merchant credited.
+
+    Concurrent confirms of one payment: the PIN is single-use and the payment row is locked, so
+    at most one debits; the ledger reference `payment:<id>` makes a third guarantee."""
+    if payment.payer_id != payer.pk:
+        raise WrongPayer()
+    try:
+        pins.confirm_pin(user=payer, purpose=PIN_PURPOSE, subject=_pin_subject(payment), pin=pin)
+    except pins.PinLocked:
+        _fail(payment.public_id, "pin_locked")
+        raise
+    wallet = selectors.wallet_of(payer, payment.currency)
+    try:
+        with transaction.atomic(durable=True):
+            payment = _locked(payment.public_id)
+            now = timezone.now()
+            _check_open(payment, now)
+            merchant = payment.merchant
+            fee_revenue = wallet_services.system_account_id("fee_revenue", payment.currency)
+            legs = [
+                (wallet.pk, -payment.total_for_payer),
+                (merchant.account_id, payment.amount - payment.merchant_fee),
+            ]
+            if payment.payer_fee + payment.merchant_fee:
+                legs.append((fee_revenue, payment.payer_fee + payment.merchant_fee))
+            posted = ledger.post(
+                kind="payment",
+                reference=f"payment:{payment.public_id}",
+                currency=payment.currency,
+                legs=legs,
+                memo=f"{merchant.legal_name[:100]} order {payment.order_id}",
+            )
+            payment.entry_id = posted.entry_id
+            payment.status = Status.SUCCEEDED
+            payment.paid_at = payment.updated_at = now
+            payment.approval_code = f"{secrets.randbelow(10**6):06d}"
+            payment.save(update_fields=["entry", "status", "paid_at", "updated_at", "approval_code"])
+            _event(payment, "payment.succeeded")
+            notify.notify(
+                template="payment_receipt",
+                context=receipt_context(payment),
+                user=payer,
+                channels=["email"] if payer.email else None,
+            )
+    except (InsufficientFunds, LimitExceeded, AccountNotActive) as exc:
+        _fail(payment.public_id, exc.code)
+        raise
+    return payment
+
+
+def _fail(public_id: str, reason: str) -> None:
+    """The payment cannot go on: failed, the merchant told, the customer emailed (no reason)."""
+    with transaction.atomic():
+        payment = _locked(public_id)
+        if not payment.is_open:
+            return
+        payment.status = Status.FAILED
+        payment.failure_reason = reason
+        payment.failed_at = payment.updated_at = timezone.now()
+        payment.save(update_fields=["status", "failure_reason", "failed_at", "updated_at"])
+        _event(payment, "payment.failed")
+        if payment.payer_id:
+            notify.notify(
+                template="payment_failed",
+                context={"merchant": payment.merchant.legal_name, "order_id": payment.order_id},
+                user=payment.payer,
+            )
+
+
+def cancel_payment(*, payment: PaymentRequest) -> PaymentRequest:
+    """The merchant (or the customer, leaving the checkout) cancels an unpaid request."""
+    with transaction.atomic():
+        payment = _locked(payment.public_id)
+        if payment.status == Status.CANCELLED:
+            return payment
+        if not payment.is_open:
+            raise PaymentNotOpen(status=payment.status)
+        payment.status = Status.CANCELLED
+        payment.cancelled_at = payment.updated_at = timezone.now()
+        payment.save(update_fields=["status", "cancelled_at", "updated_at"])
+        _event(payment, "payment.cancelled")
+    return payment
+
+
+def expire_payments(*, now=None) -> int:
+    """Periodic: open requests past their expiry become expired (one short transaction each)."""
+    now = now or timezone.now()
+    due = list(
+        PaymentRequest.objects.filter(status__in=[Status.CREATED, Status.PIN_SENT], expires_at__lte=now)
+        .order_by("id")
+        .values_list("public_id", flat=True)[:1000]
+    )
+    for public_id in due:
+        with transaction.atomic():
+            payment = _locked(public_id)
+            if not payment.is_open or payment.expires_at > now:
+                continue
+            payment.status = Status.EXPIRED
+            payment.expired_at = payment.updated_at = now
+            payment.save(update_fields=["status", "expired_at", "updated_at"])
+            _event(payment, "payment.expired")
+    return len(due)
+
+
+# --- refunds ----------------------------------------------------------------------------------------
+
+
+def refund_payment(
+    *, payment: PaymentRequest, amount: int, key: str, reason: str = ""
+) -> tuple[Refund, bool]:
+    """Gives `amount` back to the payer's wallet from the merchant's account. Several partial
+    refunds are allowed up to the amount paid; the same key returns the first refund."""
+    with transaction.atomic(durable=True):
+        payment = _locked(payment.public_id)
+        existing = Refund.objects.filter(payment=payment, idempotency_key=key).first()
+        if existing is not None:
+            if existing.amount != amount:
+                raise OrderIdConflict("This Idempotency-Key was used for a refund of another amount.")
+            return existing, False
+        if payment.status not in (Status.SUCCEEDED, Status.PARTIALLY_REFUNDED):
+            raise RefundNotAllowed(status=payment.status)
+        if amount <= 0 or payment.refunded_amount + amount > payment.amount:
+            raise RefundTooLarge(
+                fields={
+                    "amount": [f"At most {payment.amount - payment.refunded_amount} can still be refunded."]
+                }
+            )
+        wallet = selectors.wallet_of(payment.payer, payment.currency)
+        posted = ledger.post(
+            kind="refund",
+            reference=f"refund:{payment.public_id}:{key}",
+            currency=payment.currency,
+            legs=[(payment.merchant.account_id, -amount), (wallet.pk, amount)],
+            memo=f"Refund {payment.merchant.legal_name[:100]} order {payment.order_id}",
+            enforce_limits=False,  # money going back is never held by the customer's limits
+        )
+        refund = Refund.objects.create(
+            payment=payment, amount=amount, reason=reason[:255], idempotency_key=key, entry_id=posted.entry_id
+        )
+        payment.refunded_amount += amount
+        payment.status = (
+            Status.REFUNDED if payment.refunded_amount == payment.amount else Status.PARTIALLY_REFUNDED
+        )
+        payment.updated_at = timezone.now()
+        payment.save(update_fields=["refunded_amount", "status", "updated_at"])
+        _event(payment, "refund.succeeded", refund=refund)
+        notify.notify(
+            template="refund_notice",
+            context={
+                "merchant": payment.merchant.legal_name,
+                "order_id": payment.order_id,
+                "amount": format_amount(amount, payment.currency),
+            },
+            user=payment.payer,
+        )
+    return refund, True
+
+
+# --- what the merchant and the customer are told ------------------------------------------------------
+
+
+def payment_data(payment: PaymentRequest) -> dict:
+    return {
+        "id": payment.public_id,
+        "order_id": payment.order_id,
+        "status": payment.status,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "payer_fee": payment.payer_fee,
+        "merchant_fee": payment.merchant_fee,
+        "refunded_amount": payment.refunded_amount,
+        "transaction_id": payment.transaction_id,
+        "approval_code": payment.approval_code,
+        "failure_reason": payment.failure_reason if payment.status == Status.FAILED else "",
+        "created_at": payment.created_at.isoformat(),
+        "paid_at": payment.paid_at.isoformat() if payment.paid_at else None,
+        "updated_at": payment.updated_at.isoformat(),
+    }
+
+
+def _event(payment: PaymentRequest, event_type: str, refund: Refund | None = None) -> None:
+    data = payment_data(payment)
+    if refund is not None:
+        data["refund"] = {"id": refund.public_id, "amount": refund.amount, "reason": refund.reason}
+    merchant = payment.merchant
+    webhooks.enqueue(
+        owner=merchant.owner_key,
+        url=merchant.webhook_url,
+        secret=merchant.webhook_secret,
+        event_type=event_type,
+        data=data,
+        resource_updated_at=payment.updated_at,
+    )
+
+
+def receipt_context(payment: PaymentRequest) -> dict:
+    """The minimal data set of a receipt, for the page and the email."""
+    merchant, payer = payment.merchant, payment.payer
+    items = list(payment.items.all())
+    return {
+        "merchant_name": merchant.legal_name,
+        "merchant_registration_number": merchant.registration_number,
+        "merchant_tax_id": merchant.tax_id,
+        "merchant_address": merchant.address,
+        "customer_name": payer.get_full_name() if payer else "",
+        "customer_phone": str(payer.phone) if payer else "",
+        "items": [
+            {
+                "name": i.name,
+                "kind": i.kind,
+                "quantity": i.quantity,
+                "unit_price": format_amount(i.unit_price, payment.currency),
+                "total": format_amount(i.total, payment.currency),
+                "tax_rate": f"{i.tax_rate_bp / 100:g}%",
+                "tax": format_amount(i.tax, payment.currency),
+            }
+            for i in items
+        ],
+        "tax_total": format_amount(sum(i.tax for i in items), payment.currency),
+        "amount": format_amount(payment.amount, payment.currency),
+        "payer_fee": format_amount(payment.payer_fee, payment.currency),
+        "total": format_amount(payment.total_for_payer, payment.currency),
+        "paid_at": timezone.localtime(payment.paid_at).strftime("%d.%m.%Y %H:%M:%S")
+        if payment.paid_at
+        else "",
+        "order_id": payment.order_id,
+        "transaction_id": payment.transaction_id,
+        "approval_code": payment.approval_code,
+    }
+
+
+def signed_return_url(payment: PaymentRequest, url: str) -> str:
+    """The merchant's return or cancel URL with parameters signed by its webhook secret."""
+    params = {
+        "order_id": payment.order_id,
+        "transaction_id": payment.transaction_id,
+        "status": payment.status,
+    }
+    message = "|".join(params[k] for k in ("order_id", "transaction_id", "status"))
+    params["signature"] = hmac.new(
+        payment.merchant.webhook_secret.encode(), message.encode(), hashlib.sha256
+    ).hexdigest()
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"

@@ -1,0 +1,126 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from wallet.ledger import MAX_AMOUNT
+
+from .models import PaymentRequest, Refund
+
+ORDER_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,63}$"
+
+
+class LineItemInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000)
+    unit_price = serializers.IntegerField(
+        min_value=0, max_value=MAX_AMOUNT, help_text="Minor units, tax included."
+    )
+    tax_rate = serializers.IntegerField(
+        min_value=0, max_value=10_000, default=0, help_text="Basis points of tax included: 2000 = 20% PDV."
+    )
+
+
+class ExtraInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT)
+
+
+class PaymentCreateSerializer(serializers.Serializer):
+    order_id = serializers.RegexField(ORDER_ID, help_text="Your unique order id (1-64 characters).")
+    amount = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Total in minor units.")
+    currency = serializers.RegexField(r"^[A-Z]{3}$")
+    items = LineItemInputSerializer(many=True, allow_empty=False, max_length=100)
+    shipping = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT, default=0)
+    extras = ExtraInputSerializer(many=True, required=False, default=list, max_length=20)
+    description = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    customer_phone = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
+    return_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True)
+    cancel_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True)
+    expires_in_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=30)
+
+    def validate_currency(self, value):
+        if value != settings.PLATFORM_CURRENCY:
+            raise serializers.ValidationError(f"Payments are in {settings.PLATFORM_CURRENCY}.")
+        return value
+
+    def validate(self, attrs):
+        lines = sum(i["quantity"] * i["unit_price"] for i in attrs["items"])
+        lines += attrs["shipping"] + sum(e["amount"] for e in attrs["extras"])
+        if lines != attrs["amount"]:
+            raise serializers.ValidationError(
+                {"amount": f"Must equal the items, shipping and extras: {lines}."}
+            )
+        return attrs
+
+
+class LineItemSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.IntegerField()
+    tax_rate = serializers.IntegerField(source="tax_rate_bp")
+    total = serializers.IntegerField()
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    transaction_id = serializers.CharField()
+    checkout_url = serializers.SerializerMethodField()
+    items = LineItemSerializer(many=True)
+
+    class Meta:
+        model = PaymentRequest
+        fields = [
+            "id",
+            "order_id",
+            "status",
+            "amount",
+            "currency",
+            "payer_fee",
+            "merchant_fee",
+            "refunded_amount",
+            "description",
+            "customer_phone",
+            "transaction_id",
+            "approval_code",
+            "failure_reason",
+            "checkout_url",
+            "return_url",
+            "cancel_url",
+            "items",
+            "expires_at",
+            "created_at",
+            "paid_at",
+            "updated_at",
+        ]
+
+    def get_checkout_url(self, obj) -> str:
+        return f"{settings.PLATFORM_URL}/pay/{obj.public_id}/"
+
+
+class PaymentQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=PaymentRequest.Status.choices, required=False)
+    order_id = serializers.CharField(max_length=64, required=False)
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+
+
+class RefundCreateSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT)
+    reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+
+
+class RefundSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id")
+    payment_id = serializers.CharField(source="payment.public_id")
+
+    class Meta:
+        model = Refund
+        fields = ["id", "payment_id", "amount", "reason", "created_at"]
+
+
+class CustomerPaySerializer(serializers.Serializer):
+    terms_accepted = serializers.BooleanField()
+
+
+class CustomerConfirmSerializer(serializers.Serializer):
+    pin = serializers.RegexField(r"^\d{6}$")

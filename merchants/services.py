@@ -1,0 +1,143 @@
+"""Merchant onboarding, API keys and webhook settings (payments are in merchants.payments)."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from notifications import webhooks
+from wallet import services as wallet_services
+from wallet.models import Account
+
+from .errors import ForbiddenCategory, InvalidMerchantData
+from .models import FORBIDDEN_CATEGORIES, ApiKey, Merchant, MerchantMember
+from .validators import pib_is_valid, registration_number_is_valid
+
+KEY_PREFIX = "sk_live_"
+
+
+def _validate(*, registration_number: str, tax_id: str) -> None:
+    errors = {}
+    if not registration_number_is_valid(registration_number):
+        errors["registration_number"] = ["The registration number (matični broj) has 8 digits."]
+    if not pib_is_valid(tax_id):
+        errors["tax_id"] = ["Not a valid PIB: 9 digits with a correct check digit."]
+    if errors:
+        raise InvalidMerchantData(fields=errors)
+
+
+@transaction.atomic
+def onboard_merchant(
+    *,
+    legal_name: str,
+    registration_number: str,
+    tax_id: str,
+    address: str,
+    contact_email: str,
+    category: str,
+    website: str = "",
+    contact_phone: str = "",
+    webhook_url: str = "",
+    currency: str | None = None,
+) -> Merchant:
+    """Staff record a merchant (status pending) with its own hot ledger account."""
+    _validate(registration_number=registration_number, tax_id=tax_id)
+    account = wallet_services.open_business_account(
+        kind=Account.Kind.MERCHANT, name=legal_name[:200], currency=currency or settings.PLATFORM_CURRENCY
+    )
+    return Merchant.objects.create(
+        legal_name=legal_name,
+        registration_number=registration_number,
+        tax_id=tax_id,
+        address=address,
+        contact_email=contact_email,
+        contact_phone=contact_phone,
+        website=website,
+        category=category,
+        account=account,
+        webhook_url=webhook_url,
+        webhook_secret=webhooks.generate_secret(),
+    )
+
+
+def activate_merchant(*, merchant: Merchant) -> None:
+    if merchant.category in FORBIDDEN_CATEGORIES:
+        raise ForbiddenCategory(fields={"category": [ForbiddenCategory.message]})
+    Merchant.objects.filter(pk=merchant.pk).update(status=Merchant.Status.ACTIVE, activated_at=timezone.now())
+    merchant.status = Merchant.Status.ACTIVE
+
+
+def suspend_merchant(*, merchant: Merchant) -> None:
+    Merchant.objects.filter(pk=merchant.pk).update(status=Merchant.Status.SUSPENDED)
+    merchant.status = Merchant.Status.SUSPENDED
+
+
+def add_member(*, merchant: Merchant, user) -> MerchantMember:
+    member, _ = MerchantMember.objects.get_or_create(merchant=merchant, user=user)
+    return member
+
+
+# --- API keys -------------------------------------------------------------------------------------
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(*, merchant: Merchant, name: str = "") -> tuple[ApiKey, str]:
+    """Returns the key row and the secret key, which is shown this once and never again."""
+    secret = KEY_PREFIX + secrets.token_urlsafe(24)
+    key = ApiKey.objects.create(
+        merchant=merchant, name=name[:100], prefix=secret[:16], hashed=hash_key(secret)
+    )
+    return key, secret
+
+
+def revoke_api_key(*, merchant: Merchant, prefix: str) -> bool:
+    return bool(
+        ApiKey.objects.filter(merchant=merchant, prefix=prefix, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+    )
+
+
+@transaction.atomic
+def rotate_api_key(*, merchant: Merchant, prefix: str) -> tuple[ApiKey, str]:
+    """A new key replaces the old one, which stops working at once."""
+    old = ApiKey.objects.select_for_update().get(merchant=merchant, prefix=prefix, revoked_at__isnull=True)
+    old.revoked_at = timezone.now()
+    old.save(update_fields=["revoked_at"])
+    return create_api_key(merchant=merchant, name=old.name)
+
+
+def authenticate_key(secret: str) -> ApiKey | None:
+    if not isinstance(secret, str) or not secret.startswith(KEY_PREFIX) or len(secret) > 100:
+        return None
+    key = (
+        ApiKey.objects.select_related("merchant", "merchant__account")
+        .filter(hashed=hash_key(secret), revoked_at__isnull=True)
+        .first()
+    )
+    if key is not None:
+        # At most once a minute, so that a busy merchant does not write on every request.
+        now = timezone.now()
+        if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key
+
+
+# --- webhooks ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def set_webhook(*, merchant: Merchant, url: str, rotate_secret: bool = False) -> Merchant:
+    merchant.webhook_url = url
+    fields = ["webhook_url"]
+    if rotate_secret or not merchant.webhook_secret:
+        merchant.webhook_secret = webhooks.generate_secret()
+        fields.append("webhook_secret")
+    merchant.save(update_fields=fields)
+    webhooks.retarget(owner=merchant.owner_key, url=merchant.webhook_url, secret=merchant.webhook_secret)
+    return merchant
