@@ -61,12 +61,20 @@ def open_wallet(*, user: User, currency: str | None = None) -> Account:
     return account
 
 
-def open_business_account(*, kind: str, name: str, currency: str | None = None) -> Account:
-    """A merchant's or agent's account: hot (credits never lock it) and never negative."""
+def open_business_account(
+    *, kind: str, name: str, currency: str | None = None, allow_negative: bool = False
+) -> Account:
+    """A merchant's or agent's account: hot (credits never lock it) and never negative, unless
+    `allow_negative` (an agent owes the platform the cash taken at its terminals: every posting
+    to it is then a balance delta, no posting ever locks it)."""
     if kind not in (Account.Kind.MERCHANT, Account.Kind.AGENT):
         raise ValueError(kind)
     return Account.objects.create(
-        kind=kind, name=name, currency=currency or settings.PLATFORM_CURRENCY, hot=True
+        kind=kind,
+        name=name,
+        currency=currency or settings.PLATFORM_CURRENCY,
+        hot=True,
+        allow_negative=allow_negative,
     )
 
 
