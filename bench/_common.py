@@ -237,6 +237,9 @@ class RunResult:
     elapsed: float  # seconds from the first worker's start to the last worker's end
     latencies: array = field(repr=False)  # seconds, one per successful op
     first_error: str | None = None
+    client_cpu: float = 0.0  # CPU seconds of the worker processes while measured
+    server_cpu: float | None = None  # CPU seconds of their PostgreSQL backends (None: unknown)
+    machine_busy: float | None = None  # CPU seconds the whole machine spent meanwhile
 
     @property
     def ops_per_s(self) -> float:
@@ -244,6 +247,23 @@ class RunResult:
 
     def percentile_ms(self, q: float) -> float:
         return percentile(self.latencies, q) * 1000
+
+    @property
+    def client_us_per_op(self) -> float:
+        return self.client_cpu / self.ops * 1e6 if self.ops else math.nan
+
+    @property
+    def server_us_per_op(self) -> float:
+        return self.server_cpu / self.ops * 1e6 if self.ops and self.server_cpu is not None else math.nan
+
+    @property
+    def other_load(self) -> float:
+        """Share of the machine's CPU used by other processes while this ran (other people's
+        work, and PostgreSQL's own background processes): near 0 on a quiet machine."""
+        if self.machine_busy is None or self.server_cpu is None or not self.elapsed:
+            return math.nan
+        others = self.machine_busy - self.client_cpu - self.server_cpu
+        return max(0.0, others) / (self.elapsed * (os.cpu_count() or 1))
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -255,20 +275,66 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return ordered[rank - 1]
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of a process on this machine, None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _machine_busy() -> float | None:
+    """CPU seconds spent busy by all CPUs since boot, None if unknown."""
+    try:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+        return (sum(values) - values[3] - values[4]) / _TICK  # minus idle and iowait
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _backend_pids(op) -> list[int]:
+    """PostgreSQL backends serving this worker: Django's open connections, plus any the op
+    lists in an `op.db_pids` attribute (its own raw connections)."""
+    from django.db import connections
+
+    pids = list(getattr(op, "db_pids", ()))
+    for conn in connections.all(initialized_only=True):
+        raw = conn.connection
+        if raw is not None and conn.vendor == "postgresql":
+            pid = raw.get_backend_pid() if hasattr(raw, "get_backend_pid") else raw.info.backend_pid
+            pids.append(pid)
+    return pids
+
+
+def _server_cpu(pids: list[int]) -> float | None:
+    values = [_process_cpu(pid) for pid in pids]
+    return None if not values or None in values else sum(values)
+
+
 def _worker(make_op, index, seconds, count, warmup, barrier, queue):
     from django.db import connections
 
     errors, first_error = 0, None
     latencies = array("d")
     started = ended = 0.0
+    client_cpu, server_cpu, busy = 0.0, None, None
     try:
         connections.close_all()  # nothing inherited from the parent: our own connection
         op = make_op(index)
         until = time.monotonic() + warmup
         while time.monotonic() < until:
             op()
+        pids = _backend_pids(op)
         barrier.wait(timeout=120)
         started = time.monotonic()
+        cpu0, server0 = time.process_time(), _server_cpu(pids)
+        busy0 = _machine_busy() if index == 0 else None
         deadline = started + seconds if seconds else math.inf
         done = 0
         while done < (count or math.inf):
@@ -286,6 +352,13 @@ def _worker(make_op, index, seconds, count, warmup, barrier, queue):
             if time.monotonic() >= deadline:
                 break
         ended = time.monotonic()
+        client_cpu = time.process_time() - cpu0
+        server1 = _server_cpu(pids)
+        if server0 is not None and server1 is not None:
+            server_cpu = server1 - server0
+        if busy0 is not None:
+            busy1 = _machine_busy()
+            busy = busy1 - busy0 if busy1 is not None else None
         close = getattr(op, "close", None)
         if close:
             close()
@@ -294,7 +367,7 @@ def _worker(make_op, index, seconds, count, warmup, barrier, queue):
         errors += 1
         first_error = first_error or traceback.format_exc()
         barrier.abort()
-    queue.put((index, started, ended, latencies.tobytes(), errors, first_error))
+    queue.put((index, started, ended, latencies.tobytes(), errors, first_error, client_cpu, server_cpu, busy))
 
 
 def run_workers(
@@ -310,7 +383,9 @@ def run_workers(
     own database connection) and then the returned op over and over: first `warmup` seconds
     uncounted, then all start together and each runs for `seconds`, or `count` ops (each worker).
     An op that raises is counted as an error and the run goes on. If the op has a `close`
-    attribute it is called at the end."""
+    attribute it is called at the end. CPU is accounted while measured: the workers' own, their
+    PostgreSQL backends' (Django's connections, plus the pids an op lists in `op.db_pids`), and
+    the whole machine's, so that RunResult.other_load tells how busy the machine was otherwise."""
     if not seconds and not count:
         raise ValueError("give seconds or count")
     from django.db import connections
@@ -340,13 +415,18 @@ def run_workers(
     ops = errors = 0
     first_error = None
     starts, ends = [], []
-    for _, started, ended, lat, errs, err in sorted(reports, key=lambda r: r[0]):
+    client_cpu, server_cpus, busy = 0.0, [], None
+    for index, started, ended, lat, errs, err, cpu, server, machine in sorted(reports, key=lambda r: r[0]):
         chunk = array("d")
         chunk.frombytes(lat)
         latencies.extend(chunk)
         ops += len(chunk)
         errors += errs
         first_error = first_error or err
+        client_cpu += cpu
+        server_cpus.append(server)
+        if index == 0:
+            busy = machine
         if started and ended:
             starts.append(started)
             ends.append(ended)
@@ -354,7 +434,10 @@ def run_workers(
         errors += workers - len(reports)
         first_error = first_error or f"{workers - len(reports)} worker(s) died without reporting"
     elapsed = (max(ends) - min(starts)) if starts else 0.0
-    return RunResult(label, workers, ops, errors, elapsed, latencies, first_error)
+    server_cpu = None if not server_cpus or None in server_cpus else sum(server_cpus)
+    return RunResult(
+        label, workers, ops, errors, elapsed, latencies, first_error, client_cpu, server_cpu, busy
+    )
 
 
 @dataclass
@@ -386,6 +469,25 @@ class Summary:
         for r in self.rounds:
             pooled.extend(r.latencies)
         return percentile(pooled, q) * 1000
+
+    @property
+    def client_us_per_op(self) -> float:
+        return statistics.median(r.client_us_per_op for r in self.rounds) if self.rounds else math.nan
+
+    @property
+    def server_us_per_op(self) -> float:
+        return statistics.median(r.server_us_per_op for r in self.rounds) if self.rounds else math.nan
+
+    @property
+    def cpu_us_per_op(self) -> float:
+        """Client + database CPU per op: steadier than throughput on a busy machine."""
+        return self.client_us_per_op + self.server_us_per_op
+
+    @property
+    def other_load(self) -> float:
+        """Median over rounds of the CPU share other processes used (see RunResult.other_load)."""
+        loads = [r.other_load for r in self.rounds if not math.isnan(r.other_load)]
+        return statistics.median(loads) if loads else math.nan
 
 
 # --- output -----------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ The rounds are interleaved (service 1, raw 1, service 8, hot 8, raw 8; then back
 and each throughput is the median over rounds, so that a burst of load from elsewhere (this is a
 shared 2-core machine) does not skew one side only; latency percentiles pool all rounds. The
 default run (5 rounds x 3 s x 5 measurements) takes about 1.5 minutes.
+Besides throughput and latency it reports CPU per transfer: client (the worker processes) and DB
+(their PostgreSQL backends, from /proc), and how much CPU other processes took meanwhile. On 2
+cores the 8-worker runs are CPU-bound, so raw CPU/op / service CPU/op estimates the ratio without
+the noise of a shared machine; when others took more than 20% of the CPU a warning says so.
 Targets: ratio = service_tps / raw_sql_tps (8 workers) >= 0.5; hot_merchant_ratio >= 0.8.
 Prints a table, then one JSON line. Exits 0 whatever the timings; 1 if a transfer failed or the
 ledger's integrity checks found a violation.
@@ -43,6 +47,7 @@ AMOUNT = 125  # minor units per transfer
 FUNDING = 10**12  # per payer: far more than any run moves
 RATIO_TARGET = 0.5
 HOT_TARGET = 0.8
+BUSY = 0.2  # other processes using more than this share of the CPU make the figures unreliable
 
 
 def make_service_op(pairs, currency, tag):
@@ -109,6 +114,7 @@ def make_raw_op(pairs, currency, tag):
                 raise
 
         op.close = conn.close
+        op.db_pids = [conn.get_backend_pid()]  # for the CPU accounting of _common.run_workers
         return op
 
     return make
@@ -209,6 +215,9 @@ def main() -> int:
                 round(x.percentile_ms(50), 2),
                 round(x.percentile_ms(95), 2),
                 round(x.percentile_ms(99), 2),
+                round(x.client_us_per_op, 0),
+                round(x.server_us_per_op, 0),
+                round(100 * x.other_load, 0),
                 x.ops,
                 x.errors,
                 per_round,
@@ -223,6 +232,9 @@ def main() -> int:
             "p50 ms",
             "p95 ms",
             "p99 ms",
+            "client CPU us/op",
+            "DB CPU us/op",
+            "other load % (median)",
             "transfers",
             "errors",
             "per round (transfers/s)",
@@ -230,6 +242,8 @@ def main() -> int:
         rows,
         title=f"Ledger: wallet-to-wallet transfers, {args.rounds} x {args.seconds:g} s per measurement",
     )
+    cpu_ratio = s["raw_n"].cpu_us_per_op / s["service_n"].cpu_us_per_op
+    other_load = max(x.other_load for x in s.values())
     ratio_ok = ratio >= RATIO_TARGET
     hot_ok = hot_ratio >= HOT_TARGET
 
@@ -248,6 +262,13 @@ def main() -> int:
                 paired(s["service_n"], s["raw_n"]),
             ],
             [
+                "CPU-bound estimate: raw CPU/op / service CPU/op",
+                round(cpu_ratio, 3),
+                "-",
+                "-",
+                "",
+            ],
+            [
                 "ratio at 1 worker (for reference)",
                 round(ratio_1, 3),
                 "-",
@@ -263,6 +284,18 @@ def main() -> int:
             ],
         ],
     )
+
+    print(
+        "\nclient CPU = the worker processes (Python), DB CPU = their PostgreSQL backends, per"
+        " transfer, median of rounds;\nother load = share of the machine's CPU used meanwhile by"
+        " other processes (other people's work, PostgreSQL's background writers), median of rounds."
+    )
+    if other_load > BUSY:
+        print(
+            f"WARNING: other processes used {100 * other_load:.0f}% of the machine's CPU during some"
+            " measurements:\nthe throughput figures are depressed and noisy (Python-heavy paths"
+            " suffer most); CPU per transfer is the steadier figure. Re-run on a quiet machine."
+        )
 
     failed = sum(x.errors for x in s.values())
     for x in s.values():
@@ -313,6 +346,11 @@ def main() -> int:
             for key in ("service_n", "raw_n", "hot_n", "service_1", "raw_1")
             for k, v in latency(key).items()
         },
+        "service_cpu_us": round(s["service_n"].cpu_us_per_op, 1),
+        "raw_sql_cpu_us": round(s["raw_n"].cpu_us_per_op, 1),
+        "hot_cpu_us": round(s["hot_n"].cpu_us_per_op, 1),
+        "cpu_ratio": round(cpu_ratio, 3),
+        "other_load": round(other_load, 3),
         "errors": failed,
         "check_ledger_ok": not violations,
         "check_ledger_violations": sum(len(v) for v in violations.values()),
