@@ -1,0 +1,138 @@
+"""Use cases of the tariffs app: quote a fee, publish a tariff version, load the demo tariff.
+
+`quote(...)` is the public interface for every app that moves money (wallet reaches it through
+its port `wallet.fees`, registered in TariffsConfig.ready; merchants call it directly). It loads
+the version in force at `at` and calls the pure fee function; a service without a plan costs
+nothing (tariff_version_id None).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from wallet.ledger import MAX_AMOUNT
+
+from . import fees
+from .errors import InvalidQuote
+from .models import SERVICE_PATTERN, TariffPlan, TariffTier, TariffVersion
+
+_SERVICE = re.compile(SERVICE_PATTERN)
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class Quote:
+    payer_fee: int
+    payee_fee: int
+    tariff_version_id: int | None
+    total_debit: int  # amount + payer_fee: what leaves the payer's wallet
+    amount: int = 0
+    currency: str = ""
+    service: str = ""
+
+    @property
+    def fee(self) -> int:
+        return self.payer_fee + self.payee_fee
+
+    @property
+    def payee_credit(self) -> int:
+        """What the payee receives: amount - payee_fee."""
+        return self.amount - self.payee_fee
+
+
+def _check(service, amount, currency, params) -> None:
+    errors = {}
+    if not isinstance(service, str) or len(service) > 64 or not _SERVICE.match(service):
+        errors["service"] = ['A service code such as "p2p" or "bill:water".']
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+        errors["amount"] = [f"A positive amount in minor units, at most {MAX_AMOUNT}."]
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        errors["currency"] = ["An ISO 4217 currency code is required."]
+    if params is not None and not isinstance(params, Mapping):
+        errors["params"] = ["Parameters are a mapping of names to values."]
+    if errors:
+        raise InvalidQuote(fields=errors)
+
+
+def version_in_force(*, service: str, currency: str, at: datetime | None = None) -> TariffVersion | None:
+    return (
+        TariffVersion.objects.filter(
+            plan__service=service, plan__currency=currency, valid_from__lte=at or timezone.now()
+        )
+        .order_by("-valid_from")
+        .prefetch_related("tiers")
+        .first()
+    )
+
+
+def quote(
+    *,
+    service: str,
+    amount: int,
+    currency: str,
+    params: dict | None = None,
+    at: datetime | None = None,
+) -> Quote:
+    """The fee of paying `amount` for `service` under the tariff in force at `at` (default now)."""
+    _check(service, amount, currency, params)
+    version = version_in_force(service=service, currency=currency, at=at)
+    if version is None:
+        return Quote(0, 0, None, amount, amount=amount, currency=currency, service=service)
+    fee = fees.calculate(version.rule(), amount, params)
+    return Quote(
+        payer_fee=fee.payer_fee,
+        payee_fee=fee.payee_fee,
+        tariff_version_id=version.pk,
+        total_debit=amount + fee.payer_fee,
+        amount=amount,
+        currency=currency,
+        service=service,
+    )
+
+
+def publish_version(
+    *,
+    service: str,
+    currency: str | None = None,
+    valid_from: datetime | None = None,
+    tiers: Iterable[fees.Tier] = (),
+    created_by=None,
+    plan_defaults: dict | None = None,
+    **terms,
+) -> TariffVersion:
+    """Adds a version to the plan of `service` (opening the plan if needed), in force from
+    `valid_from` (default: now). `terms` are TariffVersion fields (fixed_fee, percent_bp, ...)."""
+    currency = currency or settings.PLATFORM_CURRENCY
+    rule = fees.Rule(
+        fixed_fee=terms.get("fixed_fee", 0),
+        percent_bp=terms.get("percent_bp", 0),
+        min_fee=terms.get("min_fee"),
+        max_fee=terms.get("max_fee"),
+        bearer=terms.get("bearer", fees.PAYER),
+        tier_parameter=terms.get("tier_parameter", ""),
+        tiers=tuple(tiers),
+    )
+    problems = fees.validate(rule)
+    if problems:
+        raise InvalidQuote("The tariff is not valid: " + "; ".join(problems))
+    with transaction.atomic():
+        plan, _ = TariffPlan.objects.get_or_create(
+            service=service, currency=currency, defaults=plan_defaults or {"name": service}
+        )
+        version = TariffVersion.objects.create(
+            plan=plan, valid_from=valid_from or timezone.now(), created_by=created_by, **terms
+        )
+        TariffTier.objects.bulk_create(
+            TariffTier(
+                version=version, lower=t.lower, upper=t.upper, fixed_fee=t.fixed_fee, percent_bp=t.percent_bp
+            )
+            for t in rule.tiers
+        )
+    return version
