@@ -290,3 +290,28 @@ CELERY_BEAT_SCHEDULE["notifications-resend-unsent"] = {
     "task": "notifications.tasks.resend_unsent",
     "schedule": crontab(),  # every minute
 }
+
+# --- Webhooks to merchants (notifications/webhooks.py) ---------------------------------------
+# Seconds to wait after each failed attempt (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 24 h, 24 h:
+# about three days in all); after the last one the delivery is marked failed.
+WEBHOOK_RETRY_DELAYS = env.list(
+    "WEBHOOK_RETRY_DELAYS",
+    cast=int,
+    default=[5, 300, 1800, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600, 24 * 3600, 24 * 3600],
+)
+# requests' timeout (connecting, and between bytes of the answer).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# A worker that claims a delivery holds it this long; if it dies mid-attempt, another takes it after.
+WEBHOOK_LEASE_SECONDS = env.int("WEBHOOK_LEASE_SECONDS", default=60)
+if WEBHOOK_LEASE_SECONDS <= 3 * WEBHOOK_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("WEBHOOK_LEASE_SECONDS must be well above WEBHOOK_TIMEOUT_SECONDS.")
+# The sweep re-enqueues a due delivery only once it has waited this long for its own task.
+WEBHOOK_SWEEP_AFTER_SECONDS = env.int("WEBHOOK_SWEEP_AFTER_SECONDS", default=30)
+# Production posts to https:// only, and never to loopback, private or link-local addresses.
+WEBHOOK_REQUIRE_HTTPS = env.bool("WEBHOOK_REQUIRE_HTTPS", default=PRODUCTION)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION)
+WEBHOOK_USER_AGENT = env.str("WEBHOOK_USER_AGENT", default="PayWallet-Webhooks/1.0")
+CELERY_BEAT_SCHEDULE["notifications-deliver-due-webhooks"] = {
+    "task": "notifications.tasks.deliver_due_webhooks",
+    "schedule": crontab(),  # every minute
+}

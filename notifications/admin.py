@@ -1,10 +1,25 @@
 """Staff see every notification with its delivery attempts, and can re-send; the text of a
-security message (a PIN, a temporary password) is never shown."""
+security message (a PIN, a temporary password) is never shown. Likewise for merchant webhooks:
+events, their deliveries and every attempt, read-only, with a re-send action; signing secrets are
+never shown."""
+
+import json
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
-from . import services
-from .models import DeliveryAttempt, Notification, NotificationPreference, Purpose, SmsMessage
+from . import services, webhooks
+from .models import (
+    DeliveryAttempt,
+    Notification,
+    NotificationPreference,
+    Purpose,
+    SmsMessage,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+)
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -108,3 +123,124 @@ class SmsMessageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# --- merchant webhooks ---------------------------------------------------------------------------
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class WebhookDeliveryInline(ReadOnlyInline):
+    model = WebhookDelivery
+    fields = ("delivery", "url", "status", "attempts", "next_attempt_at", "last_status_code", "succeeded_at")
+    readonly_fields = fields
+
+    @admin.display(description="delivery")
+    def delivery(self, obj):
+        url = reverse("admin:notifications_webhookdelivery_change", args=[obj.pk])
+        return format_html('<a href="{}">#{}</a>', url, obj.pk)
+
+
+class WebhookAttemptInline(ReadOnlyInline):
+    model = WebhookAttempt
+    fields = ("started_at", "manual", "url", "ok", "status_code", "duration_ms", "error", "response")
+    readonly_fields = fields
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("notifications.resend_webhook")
+
+    def _resend(self, request, deliveries):
+        done = 0
+        for delivery in deliveries:
+            webhooks.resend(delivery_id=delivery.pk, manual=True)
+            done += 1
+        self.message_user(request, f"Re-sending {done} webhook delivery(ies).", messages.SUCCESS)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "created_at", "owner", "type", "resource_updated_at")
+    list_filter = ("type",)
+    search_fields = ("=public_id", "=owner")
+    date_hierarchy = "created_at"
+    inlines = [WebhookDeliveryInline]
+    actions = ["resend"]
+    fields = ("public_id", "owner", "type", "created_at", "resource_updated_at", "body")
+    readonly_fields = fields
+
+    @admin.display(description="payload")
+    def body(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2, sort_keys=True))
+
+    @admin.action(description="Re-send the selected events (their latest delivery)", permissions=["resend"])
+    def resend(self, request, queryset):
+        latest = []
+        for event in queryset.prefetch_related("deliveries"):
+            deliveries = list(event.deliveries.all())  # newest first
+            if deliveries:
+                latest.append(deliveries[0])
+        self._resend(request, latest)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "event",
+        "event_type",
+        "url",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "last_status_code",
+        "succeeded_at",
+    )
+    list_filter = ("status", "event__type")
+    search_fields = ("=event__public_id", "=event__owner", "url")
+    date_hierarchy = "created_at"
+    list_select_related = ("event",)
+    inlines = [WebhookAttemptInline]
+    actions = ["resend"]
+    # Not the secret: it signs the owner's webhooks.
+    fields = (
+        "event",
+        "url",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "manual",
+        "last_status_code",
+        "succeeded_at",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="type", ordering="event__type")
+    def event_type(self, obj):
+        return obj.event.type
+
+    @admin.action(description="Re-send the selected deliveries", permissions=["resend"])
+    def resend(self, request, queryset):
+        self._resend(request, queryset)

@@ -184,3 +184,116 @@ class NotificationPreference(models.Model):
         """The chosen channels, in the order they are tried: email, SMS, portal."""
         chosen = [(self.email, Channel.EMAIL), (self.sms, Channel.SMS), (self.portal, Channel.PORTAL)]
         return [str(channel) for on, channel in chosen if on]
+
+
+# --- merchant webhooks (services in notifications/webhooks.py) -----------------------------------
+
+
+class WebhookEvent(models.Model):
+    """Something that happened to an owner's resource (a merchant's payment), as the owner will be
+    told: `payload` is the whole JSON body sent, {"id", "type", "created_at", "data"}. Written in
+    the caller's transaction; never changed afterwards."""
+
+    public_id = models.CharField(max_length=32, unique=True)  # "evt_..." (the webhook-id header)
+    owner = models.CharField(max_length=64)  # "merchant:12"; notifications does not know merchants
+    type = models.CharField(max_length=64)  # "payment.succeeded"
+    payload = models.JSONField()
+    resource_updated_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("resend_webhook", "Can re-send a webhook")]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="webhook_event_owner_recent")]
+        constraints = [
+            models.CheckConstraint(condition=Q(public_id__startswith="evt_"), name="webhook_event_public_id"),
+            models.CheckConstraint(condition=~Q(owner=""), name="webhook_event_has_owner"),
+            models.CheckConstraint(condition=~Q(type=""), name="webhook_event_has_type"),
+        ]
+
+    def __str__(self):
+        return f"{self.public_id} {self.type} for {self.owner}"
+
+
+class WebhookDelivery(models.Model):
+    """One event on its way to one URL. A pending delivery is due at `next_attempt_at`; while an
+    attempt is under way `claim` holds that attempt's token and `next_attempt_at` is the end of its
+    lease (a worker killed mid-attempt leaves the row to be taken again once the lease is over)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    url = models.CharField(max_length=500)  # validated by the owner's app (merchants/)
+    # The key it is signed with (a standard-webhooks "whsec_..." secret); a rotation updates the
+    # pending deliveries. It has to be kept as it is: an HMAC cannot be computed from a hash.
+    secret = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    claim = models.CharField(max_length=32, blank=True, default="")  # the attempt under way, if any
+    manual = models.BooleanField(default=False)  # the next attempt is a person's re-send
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(status="pending"), name="webhook_delivery_pending_due"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed"]), name="webhook_delivery_status"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="pending") | Q(next_attempt_at__isnull=False),
+                name="webhook_delivery_pending_is_scheduled",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | (Q(next_attempt_at__isnull=True) & Q(claim="")),
+                name="webhook_delivery_finished_is_unscheduled",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(succeeded_at__isnull=False),
+                name="webhook_delivery_succeeded_has_time",
+            ),
+            models.CheckConstraint(condition=~Q(url="") & ~Q(secret=""), name="webhook_delivery_has_target"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.event.public_id} to {self.url} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery (or one that could not be made), kept for staff and the merchant."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempts_made")
+    url = models.CharField(max_length=500)  # where it went: a retarget changes the delivery's URL
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # null: no HTTP answer
+    response = models.CharField(max_length=500, blank=True)  # the first 500 characters of the body
+    error = models.TextField(blank=True)
+    ok = models.BooleanField()
+    manual = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ok=False) | (Q(status_code__gte=200) & Q(status_code__lt=300)),
+                name="webhook_attempt_ok_is_2xx",
+            ),
+            models.CheckConstraint(
+                condition=Q(ok=True) | ~Q(error=""), name="webhook_attempt_failure_has_error"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{'ok' if self.ok else 'failed'} at {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -1,9 +1,10 @@
-"""Celery tasks of the notifications app: thin wrappers around services. Both are idempotent and
-acknowledged late, so a worker killed mid-task hands the message to another worker."""
+"""Celery tasks of the notifications app: thin wrappers around services (SMS, email) and webhooks.
+All are idempotent and acknowledged late, so a worker killed mid-task hands the message to another
+worker."""
 
 from celery import shared_task
 
-from . import services
+from . import services, webhooks
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -14,3 +15,13 @@ def deliver(notification_id: int) -> str:
 @shared_task(acks_late=True, ignore_result=True)
 def resend_unsent() -> int:
     return services.resend_unsent()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_webhook(delivery_id: int) -> str:
+    return webhooks.deliver(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_due_webhooks() -> int:
+    return webhooks.deliver_due()

@@ -1,0 +1,473 @@
+"""Webhooks to merchants (Standard Webhooks), written as rows and delivered by Celery.
+
+The caller (merchants/) calls `enqueue(...)` inside the transaction that changes its resource: the
+event and its delivery are written there, and the delivery is handed to Celery after commit. A
+rolled-back transaction sends nothing; a broker that is down at commit loses nothing (the
+`deliver_due` sweep, every minute, picks up what is due).
+
+`deliver(...)` makes one attempt without holding a database lock during the HTTP call:
+
+1. claim: in a short transaction, lock the delivery, check it is pending and due, bump `attempts`,
+   put a token in `claim` and move `next_attempt_at` to the end of a lease (WEBHOOK_LEASE_SECONDS);
+2. post the event's body, signed, with no lock held;
+3. record: in a second short transaction, write the WebhookAttempt and settle the delivery
+   (succeeded, or the next attempt after the next delay of WEBHOOK_RETRY_DELAYS, or failed).
+
+A second worker given the same delivery finds it claimed ("in flight") or finished and posts
+nothing; a worker killed between 1 and 3 leaves the row to be claimed again when the lease ends.
+The receiver de-duplicates by the event id (the `webhook-id` header), which stays the same across
+attempts and re-sends. Payload and headers are described in docs/merchant-integration.md.
+"""
+
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+from base64 import b64decode, b64encode
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from .models import WebhookAttempt, WebhookDelivery, WebhookEvent
+from .services import COUNTDOWN_LIMIT_SECONDS, NOT_DUE_TOLERANCE, PUBLISH_RETRY_POLICY
+
+log = logging.getLogger(__name__)
+
+Status = WebhookDelivery.Status
+EVENT_ID_PREFIX = "evt_"
+SECRET_PREFIX = "whsec_"
+RESPONSE_EXCERPT_CHARS = 500
+
+
+# --- recording -----------------------------------------------------------------------------------
+
+
+def enqueue(
+    *, owner: str, url: str, secret: str, event_type: str, data: dict, resource_updated_at
+) -> WebhookEvent:
+    """Records an event for `owner` and, if `url` is set, its delivery to `url` signed with
+    `secret`; delivery starts after the caller's transaction commits. Returns the event.
+
+    The body sent is {"id": "evt_...", "type": event_type, "created_at": ..., "data": data}, with
+    data["updated_at"] set to `resource_updated_at` unless the caller put it there already.
+    Datetimes become ISO 8601 strings in UTC.
+    """
+    if not owner or not event_type:
+        raise ValueError("a webhook event needs an owner and a type")
+    if resource_updated_at is None or timezone.is_naive(resource_updated_at):
+        raise ValueError("resource_updated_at must be an aware datetime")
+    if url:
+        _check_secret(secret)
+    now = timezone.now()
+    public_id = EVENT_ID_PREFIX + secrets.token_urlsafe(18)  # 24 url-safe characters
+    data = {**data}
+    data.setdefault("updated_at", resource_updated_at)
+    payload = _jsonable({"id": public_id, "type": event_type, "created_at": now, "data": data})
+    with transaction.atomic():
+        recorded = WebhookEvent.objects.create(
+            public_id=public_id,
+            owner=owner,
+            type=event_type,
+            payload=payload,
+            resource_updated_at=resource_updated_at,
+            created_at=now,
+        )
+        if url:
+            delivery = WebhookDelivery.objects.create(
+                event=recorded, url=url, secret=secret, next_attempt_at=now, created_at=now
+            )
+            transaction.on_commit(partial(_publish, [delivery.pk]), robust=True)
+    return recorded
+
+
+def generate_secret() -> str:
+    """A new standard-webhooks signing secret: "whsec_" and the base64 of 24 random bytes."""
+    return SECRET_PREFIX + b64encode(secrets.token_bytes(24)).decode()
+
+
+def body_of(event: WebhookEvent) -> str:
+    """The exact text POSTed for an event (and signed): its payload as compact JSON with sorted
+    keys, so that every attempt sends the same bytes whatever the database does to key order."""
+    return json.dumps(event.payload, sort_keys=True, separators=(",", ":"))
+
+
+class _Encoder(DjangoJSONEncoder):
+    def default(self, o):
+        if isinstance(o, datetime):
+            if timezone.is_naive(o):
+                raise TypeError("naive datetimes cannot go into a webhook")
+            return o.astimezone(UTC).isoformat()  # microseconds kept: they order close updates
+        return super().default(o)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, cls=_Encoder))
+
+
+def _check_secret(secret: str) -> None:
+    """A signing secret is "whsec_" and the base64 of 24 to 64 bytes (the library itself accepts
+    almost any string, skipping what is not base64)."""
+    try:
+        key = b64decode((secret or "").removeprefix(SECRET_PREFIX), validate=True)
+    except ValueError:
+        key = b""
+    if not secret.startswith(SECRET_PREFIX) or not 24 <= len(key) <= 64:
+        raise ValueError("the webhook secret is not a standard-webhooks secret (whsec_ + base64)")
+
+
+def _publish(delivery_ids, *, countdown: int | None = None) -> int:
+    """Hands deliveries to Celery; returns how many were enqueued. With the broker unreachable it
+    logs and stops at once: the rows stay pending and `deliver_due` enqueues them later."""
+    from .tasks import deliver_webhook
+
+    ids = list(delivery_ids)
+    for done, pk in enumerate(ids):
+        try:
+            deliver_webhook.apply_async(
+                (pk,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY_POLICY
+            )
+        except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport; the row is safe
+            log.warning(
+                "broker unreachable (%s: %s): webhook deliveries %s stay pending for deliver_due",
+                type(exc).__name__,
+                exc,
+                ids[done:],
+            )
+            return done
+    return len(ids)
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claim:
+    delivery_id: int
+    token: str
+    manual: bool
+    url: str
+    secret: str
+    event_id: str
+    body: str
+
+
+@dataclass(frozen=True)
+class _Result:
+    ok: bool
+    status_code: int | None
+    response: str
+    error: str
+    duration_ms: int
+
+
+def deliver(*, delivery_id: int, now=None) -> str:
+    """Makes one attempt at a delivery if it is pending and due; idempotent. Returns what happened:
+    "succeeded", "retry", "failed", "superseded" (this attempt's lease had ended and another took
+    over), or without posting: "not due", "in flight", "already succeeded", "already failed",
+    "missing". `now` is the scheduler's clock (tests move it); the signature's timestamp is always
+    the real time, since the receiver checks it against its own clock."""
+    now = now or timezone.now()
+    claim = _claim(delivery_id, now)
+    if isinstance(claim, str):
+        return claim
+    result = _post(claim)
+    return _record(claim, result, now)
+
+
+def _claim(delivery_id: int, now) -> "_Claim | str":
+    with transaction.atomic(durable=True):
+        delivery = (
+            WebhookDelivery.objects.select_for_update(of=("self",))
+            .select_related("event")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return "missing"
+        if delivery.status != Status.PENDING:
+            return f"already {delivery.status}"
+        if delivery.next_attempt_at > now + NOT_DUE_TOLERANCE:
+            return "in flight" if delivery.claim else "not due"
+        claim = _Claim(
+            delivery_id=delivery.pk,
+            token=secrets.token_hex(8),
+            manual=delivery.manual,
+            url=delivery.url,
+            secret=delivery.secret,
+            event_id=delivery.event.public_id,
+            body=body_of(delivery.event),
+        )
+        delivery.claim = claim.token
+        delivery.attempts += 1
+        delivery.manual = False
+        delivery.next_attempt_at = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+        delivery.save(update_fields=["claim", "attempts", "manual", "next_attempt_at"])
+    return claim
+
+
+def signed_headers(*, secret: str, event_id: str, body: str, at: datetime | None = None) -> dict[str, str]:
+    """The headers of a POST: the three standard-webhooks ones, Content-Type and User-Agent."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)  # sign() reads the time as UTC whatever its zone
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(event_id, at, body),
+        "Content-Type": "application/json",
+        "User-Agent": settings.WEBHOOK_USER_AGENT,
+    }
+
+
+def _post(claim: _Claim) -> _Result:
+    refused = _refusal(claim.url)
+    if refused:
+        return _Result(ok=False, status_code=None, response="", error=refused, duration_ms=0)
+    headers = signed_headers(secret=claim.secret, event_id=claim.event_id, body=claim.body)
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    started = time.monotonic()
+    status_code, excerpt, error = None, "", ""
+    try:
+        with requests.Session() as session:
+            session.trust_env = False  # no proxies or ~/.netrc credentials from the environment
+            with session.post(
+                claim.url,
+                data=claim.body.encode(),
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                status_code = response.status_code
+                excerpt = _excerpt(response)
+    except requests.Timeout:
+        error = f"timed out after {timeout:g} s"
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    duration_ms = int((time.monotonic() - started) * 1000)
+    ok = status_code is not None and 200 <= status_code < 300
+    if status_code is not None and not ok:
+        error = f"HTTP {status_code}"
+    return _Result(ok=ok, status_code=status_code, response=excerpt, error=error, duration_ms=duration_ms)
+
+
+def _excerpt(response) -> str:
+    """The start of the answer's body (enough for 500 characters), never the whole of it."""
+    try:
+        chunk = next(response.iter_content(RESPONSE_EXCERPT_CHARS * 4), b"")
+    except requests.RequestException:
+        return ""
+    return chunk.decode("utf-8", "replace").replace("\x00", "")[:RESPONSE_EXCERPT_CHARS]
+
+
+def _refusal(url: str) -> str:
+    """Why a URL may not be posted to (an empty string if it may): production posts to https://
+    only, and not to loopback, private, link-local or otherwise non-public addresses. (The address
+    is looked up again by the HTTP client; WEBHOOK_ALLOW_PRIVATE_ADDRESSES is a guard against
+    mistakes and simple abuse, not against DNS rebinding.)"""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "refused: not an http(s) URL"
+    if settings.WEBHOOK_REQUIRE_HTTPS and parts.scheme != "https":
+        return "refused: the webhook URL must be https://"
+    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        try:
+            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as exc:
+            return f"cannot resolve {parts.hostname}: {exc}"
+        for *_, sockaddr in infos:
+            address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+            if address.version == 6 and address.ipv4_mapped:
+                address = address.ipv4_mapped
+            if not address.is_global:
+                return f"refused: {parts.hostname} resolves to a non-public address ({address})"
+    return ""
+
+
+def _record(claim: _Claim, result: _Result, now) -> str:
+    finished = now + timedelta(milliseconds=result.duration_ms)
+    publish_in = None
+    with transaction.atomic(durable=True):
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=claim.delivery_id).first()
+        if delivery is None:
+            return "missing"
+        WebhookAttempt.objects.create(
+            delivery=delivery,
+            url=claim.url,
+            started_at=now,
+            duration_ms=result.duration_ms,
+            status_code=result.status_code,
+            response=result.response,
+            error=result.error,
+            ok=result.ok,
+            manual=claim.manual,
+        )
+        ours = delivery.status == Status.PENDING and delivery.claim == claim.token
+        if result.ok and delivery.status != Status.SUCCEEDED:
+            delivery.status = Status.SUCCEEDED
+            delivery.succeeded_at = finished
+            delivery.next_attempt_at = None
+            delivery.claim = ""
+            delivery.last_status_code = result.status_code
+            outcome = "succeeded"
+        elif not ours:
+            # Finished meanwhile (by another worker, or given up by a retarget to no URL), or our
+            # lease ended and another worker took over: its attempt settles the delivery.
+            return f"already {delivery.status}" if delivery.status != Status.PENDING else "superseded"
+        else:
+            delivery.claim = ""
+            delivery.last_status_code = result.status_code
+            delays = settings.WEBHOOK_RETRY_DELAYS
+            if delivery.manual:  # a person asked for another attempt while this one was under way
+                publish_in = 0
+                delivery.next_attempt_at = finished
+                outcome = "retry"
+            elif delivery.attempts > len(delays):
+                delivery.status = Status.FAILED
+                delivery.next_attempt_at = None
+                outcome = "failed"
+                log.error("webhook delivery %s failed for good: %s", delivery.pk, result.error)
+            else:
+                publish_in = delays[delivery.attempts - 1]
+                delivery.next_attempt_at = finished + timedelta(seconds=publish_in)
+                outcome = "retry"
+                log.warning(
+                    "webhook delivery %s: attempt %s failed (%s); next in %s s",
+                    delivery.pk,
+                    delivery.attempts,
+                    result.error,
+                    publish_in,
+                )
+        delivery.save(
+            update_fields=["status", "succeeded_at", "next_attempt_at", "claim", "last_status_code"]
+        )
+        if publish_in is not None and publish_in <= COUNTDOWN_LIMIT_SECONDS:
+            # Later retries are left to deliver_due: a worker holds countdown tasks in memory, and
+            # Redis hands a task that waited past its visibility timeout to a second worker.
+            transaction.on_commit(partial(_publish, [delivery.pk], countdown=publish_in or None), robust=True)
+    return outcome
+
+
+def _due_ids(cutoff, limit: int) -> list[int]:
+    due = WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=cutoff)
+    return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+
+
+def deliver_due(*, now=None, limit: int = 500, sync: bool = False) -> int:
+    """The periodic sweep (every minute): enqueues every pending delivery that is due (broker down
+    at commit, worker killed, a retry too far off for a countdown). Returns how many it enqueued.
+    A delivery is swept once it has waited WEBHOOK_SWEEP_AFTER_SECONDS past its time for its own
+    task. With sync=True it delivers them in this process instead (for an operator when the broker
+    or the workers are down; `manage.py deliver_webhooks --sync`) and returns how many it tried."""
+    now = now or timezone.now()
+    if sync:
+        return sum(deliver_due_outcomes(now=now, limit=limit).values())
+    cutoff = now - timedelta(seconds=settings.WEBHOOK_SWEEP_AFTER_SECONDS)
+    return _publish(_due_ids(cutoff, limit))
+
+
+def deliver_due_outcomes(*, now=None, limit: int = 500) -> dict[str, int]:
+    """Delivers every due delivery in this process; returns a count per outcome of `deliver`."""
+    now = now or timezone.now()
+    outcomes: dict[str, int] = {}
+    for pk in _due_ids(now, limit):
+        outcome = deliver(delivery_id=pk, now=now)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+# --- staff's and the merchant's changes ----------------------------------------------------------
+
+
+def resend(
+    *,
+    delivery_id: int,
+    manual: bool = True,
+    owner: str | None = None,
+    url: str | None = None,
+    secret: str | None = None,
+    now=None,
+) -> WebhookDelivery:
+    """A new attempt, now. A pending delivery is made due now (or, if an attempt is under way,
+    tried again as soon as that one ends); a succeeded or failed one stays as it was, with its
+    attempts, and a new pending delivery of the same event (same event id) is made.
+
+    `owner` (a merchant re-sending from its pages) limits it to that owner's deliveries:
+    WebhookDelivery.DoesNotExist otherwise. `url` and `secret` (the owner's current ones) replace
+    the delivery's, which may be out of date for a finished delivery: a rotation only retargets
+    pending ones. Returns the delivery that will carry the attempt."""
+    if url is not None and not url:
+        raise ValueError("a re-send needs a URL")
+    if secret is not None:
+        _check_secret(secret)
+    now = now or timezone.now()
+    with transaction.atomic():
+        deliveries = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("event")
+        if owner is not None:
+            deliveries = deliveries.filter(event__owner=owner)
+        delivery = deliveries.get(pk=delivery_id)
+        if delivery.status == Status.PENDING:
+            delivery.url = url or delivery.url
+            delivery.secret = secret or delivery.secret
+            delivery.manual = manual
+            if not (delivery.claim and delivery.next_attempt_at > now):  # not under way
+                delivery.next_attempt_at = now
+            delivery.save(update_fields=["url", "secret", "manual", "next_attempt_at"])
+            target = delivery
+        else:
+            target = WebhookDelivery.objects.create(
+                event=delivery.event,
+                url=url or delivery.url,
+                secret=secret or delivery.secret,
+                manual=manual,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        transaction.on_commit(partial(_publish, [target.pk]), robust=True)
+    return target
+
+
+def retarget(*, owner: str, url: str, secret: str) -> int:
+    """The owner's webhook URL or secret changed: its pending deliveries go to `url`, signed with
+    `secret` (an attempt under way finishes with the old ones). Those whose URL changed are due
+    at once rather than at their next retry. An empty `url` (webhooks switched off) gives the
+    pending deliveries up as failed. Returns how many pending deliveries were changed."""
+    with transaction.atomic():
+        pending = WebhookDelivery.objects.filter(event__owner=owner, status=Status.PENDING)
+        if not url:
+            return pending.update(status=Status.FAILED, next_attempt_at=None, claim="", manual=False)
+        _check_secret(secret)
+        pending.exclude(url=url).filter(claim="").update(next_attempt_at=timezone.now())
+        return pending.update(url=url, secret=secret)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def deliveries_for(owner: str) -> QuerySet[WebhookDelivery]:
+    """The owner's deliveries, newest first, with their event and attempts (`attempts_made`)."""
+    return (
+        WebhookDelivery.objects.filter(event__owner=owner)
+        .select_related("event")
+        .prefetch_related("attempts_made")
+        .order_by("-created_at", "-id")
+    )
+
+
+def event(owner: str, public_id: str) -> WebhookEvent | None:
+    """The owner's event with this id (None if there is none, or it is another owner's), with its
+    deliveries (newest first) and their attempts."""
+    return (
+        WebhookEvent.objects.filter(owner=owner, public_id=public_id)
+        .prefetch_related("deliveries__attempts_made")
+        .first()
+    )
