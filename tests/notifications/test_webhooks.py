@@ -4,6 +4,7 @@ and never posted twice by two workers. A real HTTP server on 127.0.0.1 stands in
 
 import base64
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -754,3 +755,43 @@ def test_staffs_resend_action_posts_the_event_again(
 
     assert [r.event_id for r in merchant.received] == [event.public_id, event.public_id]
     assert [d.attempts_made.get().manual for d in WebhookDelivery.objects.order_by("id")] == [False, True]
+
+
+# --- the merchant's documentation ------------------------------------------------------------------
+
+
+def verification_code_from_the_docs() -> dict:
+    """The Python blocks of docs/merchant-integration.md's "Verifying webhooks" that define a
+    verify_ function, run as a shop would paste them."""
+    text = (django_settings.BASE_DIR / "docs" / "merchant-integration.md").read_text()
+    section = text.split("## Verifying webhooks", 1)[1].split("\n## ", 1)[0]
+    namespace: dict = {}
+    for block in re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL):
+        if "def verify_" in block:
+            exec(block, namespace)  # noqa: S102 - our own documentation
+    return namespace
+
+
+@pytest.mark.django_db
+def test_the_verification_code_in_the_merchant_docs_accepts_our_webhook_and_rejects_a_forgery(
+    merchant, secret
+):
+    docs = verification_code_from_the_docs()
+    docs["WEBHOOK_SECRET"] = secret
+    event = payment_event(merchant.url, secret)
+    webhooks.deliver(delivery_id=delivery_of(event).pk)
+    [request] = merchant.received
+
+    assert docs["verify_webhook"](request.body, request.headers) == event.payload
+    assert docs["verify_by_hand"](request.body, request.headers, secret) == event.payload
+
+    forged = request.body.replace(b"150000", b"1")
+    with pytest.raises(WebhookVerificationError):
+        docs["verify_webhook"](forged, request.headers)
+    with pytest.raises(ValueError):
+        docs["verify_by_hand"](forged, request.headers, secret)
+    with pytest.raises(ValueError):
+        docs["verify_by_hand"](request.body, request.headers, webhooks.generate_secret())
+    stale = {**request.headers, "webhook-timestamp": str(int(time.time()) - 600)}
+    with pytest.raises(ValueError, match="timestamp"):
+        docs["verify_by_hand"](request.body, stale, secret)
