@@ -33,16 +33,22 @@ def error_body(code: str, message: str, fields: dict | None = None, **extra) -> 
 
 
 def _flatten(detail) -> dict:
-    """DRF's nested ValidationError detail -> {"field": ["message", ...]} (nested keys dotted)."""
+    """DRF's nested ValidationError detail -> {"field": ["message", ...]} (nested keys dotted;
+    a nested serializer's own errors are named by its field, not "field.non_field_errors")."""
+    flat = _flatten_nested(detail)
+    return {key.removesuffix(".non_field_errors"): messages for key, messages in flat.items()}
+
+
+def _flatten_nested(detail) -> dict:
     if isinstance(detail, dict):
         out = {}
         for key, value in detail.items():
             if isinstance(value, dict):
-                for sub, msgs in _flatten(value).items():
+                for sub, msgs in _flatten_nested(value).items():
                     out[f"{key}.{sub}"] = msgs
             elif isinstance(value, list) and value and isinstance(value[0], dict):
                 for i, item in enumerate(value):
-                    for sub, msgs in _flatten(item).items():
+                    for sub, msgs in _flatten_nested(item).items():
                         out[f"{key}.{i}.{sub}"] = msgs
             else:
                 out[key] = [str(v) for v in (value if isinstance(value, list) else [value])]

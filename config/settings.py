@@ -197,6 +197,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "merchants.models.PaymentRequest.Status",
+        "AccountStatusEnum": "wallet.models.Account.Status",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------------
@@ -224,6 +228,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "ledger-rollup-hot-balances": {
         "task": "wallet.tasks.rollup_hot_balances",
+        "schedule": crontab(),  # every minute
+    },
+    "expire-payment-requests": {
+        "task": "merchants.tasks.expire_payments",
         "schedule": crontab(),  # every minute
     },
     "mark-inactive-wallets": {
@@ -314,4 +322,47 @@ WEBHOOK_USER_AGENT = env.str("WEBHOOK_USER_AGENT", default="PayWallet-Webhooks/1
 CELERY_BEAT_SCHEDULE["notifications-deliver-due-webhooks"] = {
     "task": "notifications.tasks.deliver_due_webhooks",
     "schedule": crontab(),  # every minute
+}
+
+# --- Wallet operations and tariffs (wallet/transfers.py, withdrawals.py, autopay.py; tariffs/) ---
+# A failed automatic payment (funds, limits, a blocked wallet) is retried once, this much later.
+AUTOPAY_RETRY_AFTER_SECONDS = env.int("AUTOPAY_RETRY_AFTER_SECONDS", default=6 * 3600)
+CELERY_BEAT_SCHEDULE["wallet-automatic-payments"] = {
+    "task": "wallet.tasks.run_automatic_payments",
+    "schedule": crontab(minute="*/10"),  # each period is paid once however often this fires
+}
+CELERY_BEAT_SCHEDULE["wallet-expire-operations"] = {
+    "task": "wallet.tasks.expire_operations",
+    "schedule": crontab(minute="*/5"),
+}
+
+# --- Terminals and vouchers (terminals/, vouchers/) -------------------------------------------
+# Terminal signing secrets are derived from this key (never stored); vouchers' codes and lookup
+# hashes from VOUCHER_SECRET_KEY. Empty: derived from SECRET_KEY. Set both in production, so that
+# rotating SECRET_KEY does not invalidate every terminal and every unredeemed voucher.
+TERMINAL_SECRET_KEY = env.str("TERMINAL_SECRET_KEY", default="")
+VOUCHER_SECRET_KEY = env.str("VOUCHER_SECRET_KEY", default="")
+TERMINAL_TIMESTAMP_WINDOW_SECONDS = 300  # a signed request is accepted within +/- 5 minutes
+TERMINAL_TOPUP_MIN = env.int("TERMINAL_TOPUP_MIN", default=100)  # minor units (1.00)
+TERMINAL_TOPUP_MAX = env.int("TERMINAL_TOPUP_MAX", default=10_000_000)  # 100,000.00; wallet limits apply too
+TERMINAL_CHANGE_MAX = env.int("TERMINAL_CHANGE_MAX", default=100_000)  # largest change voucher (1,000.00)
+# QVoucher's rule: a top-up to a phone with no wallet opens one (temporary password by SMS).
+TERMINAL_TOPUP_OPENS_WALLET = env.bool("TERMINAL_TOPUP_OPENS_WALLET", default=True)
+VOUCHER_FACE_VALUES = env.list("VOUCHER_FACE_VALUES", cast=int, default=[50_000, 100_000, 200_000, 500_000])
+VOUCHER_VALID_DAYS = env.int("VOUCHER_VALID_DAYS", default=365)
+CHANGE_VOUCHER_VALID_DAYS = env.int("CHANGE_VOUCHER_VALID_DAYS", default=90)
+VOUCHER_REPRINT_HOURS = env.int("VOUCHER_REPRINT_HOURS", default=24)  # a retried sale prints the code again
+VOUCHER_EXPIRY_ACCOUNT = "fee_revenue"  # the system account expired vouchers go back to
+# Wrong voucher codes allowed per window, per customer, per client address and platform-wide.
+VOUCHER_GUESS_WINDOW_SECONDS = env.int("VOUCHER_GUESS_WINDOW_SECONDS", default=900)
+VOUCHER_GUESSES_PER_CUSTOMER = env.int("VOUCHER_GUESSES_PER_CUSTOMER", default=5)
+VOUCHER_GUESSES_PER_IP = env.int("VOUCHER_GUESSES_PER_IP", default=20)
+VOUCHER_GUESSES_GLOBAL = env.int("VOUCHER_GUESSES_GLOBAL", default=1000)
+CELERY_BEAT_SCHEDULE["vouchers-expire"] = {
+    "task": "vouchers.tasks.expire_vouchers",
+    "schedule": crontab(hour=3, minute=10),
+}
+CELERY_BEAT_SCHEDULE["vouchers-forget-receipt-seeds"] = {
+    "task": "vouchers.tasks.forget_receipt_seeds",
+    "schedule": crontab(minute=40),  # hourly
 }

@@ -13,6 +13,14 @@ urlpatterns = [
     path("api/ledger/", include("wallet.urls")),
     path("", include("notifications.urls")),  # /notifications/..., /dev/sms/, /api/v1/me/notifications/
     path("api/v1/", include("wallet.app_urls")),
+    path("api/v1/payments/", include("merchants.app_urls")),
+    path("api/merchant/v1/", include("merchants.api_urls")),
+    path("", include("merchants.portal_urls")),  # /pay/<id>/ checkout, /merchant/ pages
+    path("api/terminal/v1/", include("terminals.urls")),
+    path("api/v1/vouchers/", include("vouchers.app_urls")),
+    path("vouchers/", include("vouchers.urls")),
+    path("api/v1/tariffs/", include("tariffs.api_urls")),
+    path("tariffs/", include("tariffs.urls")),
     path("", include("wallet.portal_urls")),
 ]
 

@@ -12,6 +12,9 @@ from .validators import pib_is_valid, registration_number_is_valid
 
 
 class MerchantForm(forms.ModelForm):
+    website = forms.URLField(required=False, assume_scheme="https")
+    webhook_url = forms.URLField(required=False, max_length=500, assume_scheme="https")
+
     class Meta:
         model = Merchant
         fields = [

@@ -4,6 +4,8 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
 
@@ -131,8 +133,23 @@ def authenticate_key(secret: str) -> ApiKey | None:
 # --- webhooks ---------------------------------------------------------------------------------------
 
 
+def validate_webhook_url(url: str) -> None:
+    try:
+        URLValidator(schemes=["https"] if settings.PRODUCTION else ["https", "http"])(url)
+    except ValidationError:
+        raise InvalidMerchantData(
+            "Enter the https:// address of your server's webhook endpoint.",
+            fields={"webhook_url": ["Not a valid URL."]},
+        ) from None
+    if len(url) > 500:
+        raise InvalidMerchantData(fields={"webhook_url": ["At most 500 characters."]})
+
+
 @transaction.atomic
 def set_webhook(*, merchant: Merchant, url: str, rotate_secret: bool = False) -> Merchant:
+    """Where events go; an empty URL stops them (pending ones are then marked failed)."""
+    if url:
+        validate_webhook_url(url)
     merchant.webhook_url = url
     fields = ["webhook_url"]
     if rotate_secret or not merchant.webhook_secret:

@@ -246,7 +246,12 @@ def merchant_webhooks(request):
         )
         if not owned.exists():
             raise Http404
-        webhooks.resend(delivery_id=int(delivery_id))
+        webhooks.resend(
+            delivery_id=int(delivery_id),
+            owner=merchant.owner_key,
+            url=merchant.webhook_url,
+            secret=merchant.webhook_secret,
+        )
         messages.success(request, _("The event is being sent again."))
         return redirect("merchants:webhooks")
     page = Paginator(webhooks.deliveries_for(merchant.owner_key), 25).get_page(request.GET.get("page"))
@@ -282,10 +287,11 @@ def merchant_settings(request):
     error = None
     if request.method == "POST":
         url = request.POST.get("webhook_url", "").strip()
-        if url and not url.startswith(("https://", "http://")) or len(url) > 500:
-            error = _("Enter an http(s) URL.")
-        else:
+        try:
             services.set_webhook(merchant=merchant, url=url, rotate_secret=bool(request.POST.get("rotate")))
+        except DomainError as exc:
+            error = exc.message
+        else:
             messages.success(request, _("Saved."))
             return redirect("merchants:settings")
     return render(request, "merchants/merchant_settings.html", {"merchant": merchant, "error": error})

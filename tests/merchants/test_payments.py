@@ -1,0 +1,406 @@
+"""Merchant payments end to end through the merchant API and the customer's app API: PIN rules,
+expiry, concurrency, refunds, isolation between merchants, and the books after each."""
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from merchants import payments, services
+from merchants.models import Merchant, PaymentRequest
+from notifications.models import WebhookEvent
+from tests.factories import fund, pin_sent_to
+from wallet import customers, ledger
+from wallet.integrity import run_checks
+from wallet.models import Account, PhonePin
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "Sunce-nad-Dunavom-42"
+
+
+def books_clean():
+    return [problem for problems in run_checks().values() for problem in problems] == []
+
+
+def make_merchant(name="Knjižara Laguna", tax_id="101134702", webhook_url=""):
+    merchant = services.onboard_merchant(
+        legal_name=name,
+        registration_number="07004044",
+        tax_id=tax_id,
+        address="Resavska 33, Beograd",
+        contact_email="shop@example.com",
+        category="retail",
+        webhook_url=webhook_url,
+    )
+    services.activate_merchant(merchant=merchant)
+    _, key = services.create_api_key(merchant=merchant)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return merchant, client
+
+
+def make_customer(phone="064 555 0701", balance=0):
+    user = customers.register_customer(
+        phone=phone, first_name="Milica", last_name="Marković", email="milica@example.com", password=PASSWORD
+    )
+    customers.verify_phone(user=user, pin=pin_sent_to(user.phone))
+    wallet = Account.objects.get(owner=user)
+    if balance:
+        fund(wallet, balance)
+    client = APIClient()
+    client.force_authenticate(user)
+    return user, wallet, client
+
+
+def order(order_id="A-1001", **extra):
+    body = {
+        "order_id": order_id,
+        "amount": 250_000,
+        "currency": "RSD",
+        "items": [
+            {"name": "Na Drini ćuprija", "quantity": 2, "unit_price": 100_000, "tax_rate": 1000},
+            {"name": "Bookmark", "quantity": 1, "unit_price": 20_000, "tax_rate": 2000},
+        ],
+        "shipping": 30_000,
+        "description": "Books",
+        "return_url": "https://shop.example/return",
+        "cancel_url": "https://shop.example/cancel",
+    }
+    body.update(extra)
+    return body
+
+
+def create(client, body=None, key=None):
+    body = body or order()
+    return client.post(
+        "/api/merchant/v1/payments/",
+        body,
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key or f"create-{body['order_id']}",
+    )
+
+
+def pay(customer_client, user, payment_id):
+    initiated = customer_client.post(
+        f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json"
+    )
+    assert initiated.status_code == 200, initiated.content
+    return customer_client.post(
+        f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin_sent_to(user.phone)}, format="json"
+    )
+
+
+def test_a_customer_pays_with_the_sms_pin_and_the_merchant_is_credited_and_told():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+
+    created = create(shop)
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["status"] == "created" and body["checkout_url"].endswith(f"/pay/{body['id']}/")
+    assert ledger.balance(wallet) == 300_000  # nothing moves before the PIN
+
+    paid = pay(app, user, body["id"])
+
+    assert paid.status_code == 200, paid.content
+    assert paid.json()["status"] == "succeeded" and len(paid.json()["approval_code"]) == 6
+    assert ledger.balance(wallet) == 50_000
+    assert ledger.balance(merchant.account) == 250_000
+    events = list(WebhookEvent.objects.filter(owner=merchant.owner_key).values_list("type", flat=True))
+    assert events == ["payment.succeeded"]
+    assert books_clean()
+
+
+def test_the_same_order_id_replays_the_first_payment_and_other_content_is_refused():
+    _, shop = make_merchant()
+    first = create(shop, key="k1")
+    again = create(shop, key="k2")  # another key, the same order: the merchant's retry
+    other = create(shop, order(amount=250_001, shipping=30_001), key="k3")
+
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert other.status_code == 409 and other.json()["error"]["code"] == "order_id_conflict"
+    assert PaymentRequest.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"amount": 249_999}, "amount"),
+        ({"amount": 0}, "amount"),
+        ({"amount": -5}, "amount"),
+        ({"amount": 2**64}, "amount"),
+        ({"currency": "EUR"}, "currency"),
+        ({"items": []}, "items"),
+        ({"items": [{"name": "x", "quantity": 0, "unit_price": 1}]}, "items.0.quantity"),
+        ({"items": "lots"}, "items"),
+        ({"order_id": ""}, "order_id"),
+        ({"order_id": "x" * 1000}, "order_id"),
+        ({"return_url": "javascript:alert(1)"}, "return_url"),
+    ],
+)
+def test_bad_payment_requests_get_400_naming_the_field(change, field):
+    _, shop = make_merchant()
+    response = create(shop, order(**change), key="bad")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert PaymentRequest.objects.count() == 0
+
+
+def test_insufficient_funds_including_the_fee_are_refused_before_any_pin():
+    _, shop = make_merchant()
+    user, wallet, app = make_customer(balance=249_999)
+    payment_id = create(shop).json()["id"]
+
+    response = app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+
+    assert response.status_code == 422 and response.json()["error"]["code"] == "insufficient_funds"
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "created"
+    assert not PhonePin.objects.filter(user=user, purpose="payment").exists()  # no PIN was sent
+    assert ledger.balance(wallet) == 249_999
+
+
+def test_the_terms_must_be_accepted():
+    _, shop = make_merchant()
+    _, _, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    response = app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": False}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "terms_not_accepted"
+
+
+def test_three_wrong_pins_lock_the_payment_and_it_fails_without_moving_money():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    right = pin_sent_to(user.phone)
+    wrong = "000000" if right != "000000" else "111111"
+
+    codes = [
+        app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": wrong}, format="json").json()["error"][
+            "code"
+        ]
+        for _ in range(3)
+    ]
+    last = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": right}, format="json")
+
+    assert codes == ["pin_invalid", "pin_invalid", "pin_locked"]
+    assert last.status_code in (409, 422)
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    assert payment.status == "failed" and payment.failure_reason == "pin_locked"
+    assert ledger.balance(wallet) == 300_000 and ledger.balance(merchant.account) == 0
+    assert list(WebhookEvent.objects.values_list("type", flat=True)) == ["payment.failed"]
+
+
+def test_an_expired_request_is_refused_and_the_merchant_is_told():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    PaymentRequest.objects.filter(public_id=payment_id).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    response = app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "payment_expired"
+
+    assert payments.expire_payments() == 1
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "expired"
+    assert list(WebhookEvent.objects.values_list("type", flat=True)) == ["payment.expired"]
+    assert ledger.balance(wallet) == 300_000
+
+
+def test_a_pin_sent_request_that_expires_cannot_be_confirmed():
+    _, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    PaymentRequest.objects.filter(public_id=payment_id).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    response = app.post(
+        f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin_sent_to(user.phone)}, format="json"
+    )
+
+    assert response.status_code == 409 and response.json()["error"]["code"] == "payment_expired"
+    assert ledger.balance(wallet) == 300_000
+
+
+def test_a_cancelled_request_cannot_be_paid():
+    _, shop = make_merchant()
+    _, _, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    assert shop.post(f"/api/merchant/v1/payments/{payment_id}/cancel/").json()["status"] == "cancelled"
+    response = app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "payment_not_open"
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_confirms_of_one_payment_debit_once():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    pin = pin_sent_to(user.phone)
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    barrier = threading.Barrier(20)
+    results = []
+
+    def confirm():
+        barrier.wait()
+        try:
+            payments.confirm_payment(payment=payment, payer=user, pin=pin)
+            results.append("ok")
+        except Exception as exc:  # noqa: BLE001 - counted below
+            results.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=confirm) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    assert Counter(results)["ok"] == 1, results
+    assert ledger.balance(wallet) == 50_000 and ledger.balance(merchant.account) == 250_000
+    assert WebhookEvent.objects.filter(type="payment.succeeded").count() == 1
+    assert books_clean()
+
+
+def test_refunds_go_back_to_the_wallet_never_above_the_amount_paid():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    pay(app, user, payment_id)
+    url = f"/api/merchant/v1/payments/{payment_id}/refunds/"
+
+    first = shop.post(url, {"amount": 100_000, "reason": "damaged"}, format="json", HTTP_IDEMPOTENCY_KEY="r1")
+    replay = shop.post(
+        url, {"amount": 100_000, "reason": "damaged"}, format="json", HTTP_IDEMPOTENCY_KEY="r1"
+    )
+    too_much = shop.post(url, {"amount": 150_001}, format="json", HTTP_IDEMPOTENCY_KEY="r2")
+    rest = shop.post(url, {"amount": 150_000}, format="json", HTTP_IDEMPOTENCY_KEY="r3")
+    after = shop.post(url, {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="r4")
+
+    assert first.status_code == 201 and replay.json() == first.json()
+    assert too_much.status_code == 422 and too_much.json()["error"]["code"] == "refund_exceeds_payment"
+    assert rest.status_code == 201
+    assert after.status_code == 409 and after.json()["error"]["code"] == "refund_not_allowed"
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    assert payment.status == "refunded" and payment.refunded_amount == 250_000
+    assert ledger.balance(wallet) == 300_000 and ledger.balance(merchant.account) == 0
+    assert (
+        list(WebhookEvent.objects.filter(type="refund.succeeded").values_list("type", flat=True))
+        == ["refund.succeeded"] * 2
+    )
+    assert books_clean()
+
+
+@pytest.mark.slow
+def test_concurrent_partial_refunds_never_exceed_the_amount_paid():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    pay(app, user, payment_id)
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    barrier = threading.Barrier(10)
+    results = []
+
+    def refund(i):
+        barrier.wait()
+        try:
+            payments.refund_payment(payment=payment, amount=40_000, key=f"c{i}")
+            results.append("ok")
+        except Exception as exc:  # noqa: BLE001
+            results.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=refund, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    assert Counter(results) == {"ok": 6, "RefundTooLarge": 4}, results
+    assert PaymentRequest.objects.get(pk=payment.pk).refunded_amount == 240_000
+    assert ledger.balance(wallet) == 50_000 + 240_000 and ledger.balance(merchant.account) == 10_000
+    assert books_clean()
+
+
+def test_a_merchant_can_neither_see_nor_refund_another_merchants_payment():
+    _, shop = make_merchant()
+    _, other_shop = make_merchant(name="Druga radnja", tax_id="106884584")
+    user, _, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    pay(app, user, payment_id)
+
+    assert other_shop.get(f"/api/merchant/v1/payments/{payment_id}/").status_code == 404
+    refund = other_shop.post(
+        f"/api/merchant/v1/payments/{payment_id}/refunds/",
+        {"amount": 1},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="x",
+    )
+    assert refund.status_code == 404
+    assert other_shop.post(f"/api/merchant/v1/payments/{payment_id}/cancel/").status_code == 404
+    assert other_shop.get("/api/merchant/v1/payments/").json()["results"] == []
+    assert PaymentRequest.objects.get(public_id=payment_id).refunded_amount == 0
+
+
+def test_another_customer_cannot_take_over_a_payment_in_progress():
+    _, shop = make_merchant()
+    user, _, app = make_customer(balance=300_000)
+    _, _, intruder = make_customer(phone="064 555 0799", balance=300_000)
+    payment_id = create(shop).json()["id"]
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    assert intruder.get(f"/api/v1/payments/{payment_id}/").status_code == 404
+    assert (
+        intruder.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": "123456"}, format="json").status_code
+        == 404
+    )
+
+
+def test_api_keys_are_hashed_revocable_and_rotation_stops_the_old_key():
+    merchant, _ = make_merchant()
+    key, secret = services.create_api_key(merchant=merchant, name="shop server")
+    assert secret not in key.hashed and key.prefix == secret[:16]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert client.get("/api/merchant/v1/payments/").status_code == 200
+
+    _, new_secret = services.rotate_api_key(merchant=merchant, prefix=key.prefix)
+    assert client.get("/api/merchant/v1/payments/").status_code == 401
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {new_secret}")
+    assert client.get("/api/merchant/v1/payments/").status_code == 200
+    client.credentials(HTTP_AUTHORIZATION="Bearer sk_live_guess")
+    assert client.get("/api/merchant/v1/payments/").json()["error"]["code"] == "authentication_failed"
+
+
+def test_merchants_of_forbidden_categories_cannot_be_activated_and_pib_is_checked():
+    merchant = services.onboard_merchant(
+        legal_name="Oružarnica",
+        registration_number="07004044",
+        tax_id="101134702",
+        address="Beograd",
+        contact_email="x@example.com",
+        category="weapons",
+    )
+    with pytest.raises(services.ForbiddenCategory):
+        services.activate_merchant(merchant=merchant)
+    assert Merchant.objects.get(pk=merchant.pk).status == "pending"
+    with pytest.raises(services.InvalidMerchantData) as info:
+        services.onboard_merchant(
+            legal_name="X",
+            registration_number="123",
+            tax_id="101134703",
+            address="a",
+            contact_email="x@example.com",
+            category="retail",
+        )
+    assert set(info.value.fields) == {"registration_number", "tax_id"}
