@@ -265,12 +265,12 @@ def merchant_keys(request):
     if request.method == "POST":
         action, prefix = request.POST.get("action"), request.POST.get("prefix", "")
         if action == "create":
-            _, new_secret = services.create_api_key(merchant=merchant, name=request.POST.get("name", ""))
+            _key, new_secret = services.create_api_key(merchant=merchant, name=request.POST.get("name", ""))
         elif action == "revoke" and services.revoke_api_key(merchant=merchant, prefix=prefix):
             messages.success(request, _("The key is revoked."))
         elif action == "rotate":
             try:
-                _, new_secret = services.rotate_api_key(merchant=merchant, prefix=prefix)
+                _key, new_secret = services.rotate_api_key(merchant=merchant, prefix=prefix)
             except merchant.api_keys.model.DoesNotExist:
                 raise Http404 from None
     keys = merchant.api_keys.order_by("-created_at")

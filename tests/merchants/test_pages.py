@@ -1,0 +1,180 @@
+"""Checkout, receipt and the merchant's pages over HTTP (Django's test client)."""
+
+import csv
+import hashlib
+import hmac
+import io
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.test import Client
+
+from merchants import services
+from merchants.models import ApiKey, PaymentRequest
+from notifications.models import Notification, WebhookDelivery
+from tests.factories import UserFactory, pin_sent_to
+from tests.merchants.test_payments import create, make_customer, make_merchant, pay
+from wallet import ledger
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_checkout_shows_items_fee_total_and_terms_and_asks_strangers_to_log_in():
+    _, shop = make_merchant()
+    payment_id = create(shop).json()["id"]
+
+    page = Client().get(f"/pay/{payment_id}/").content.decode()
+
+    for text in (
+        "Knjižara Laguna",
+        "Na Drini ćuprija",
+        "Bookmark",
+        "Shipping",
+        "2,500.00 RSD",
+        "101134702",
+        "Log in",
+    ):
+        assert text in page
+    user, _, _ = make_customer(balance=300_000)
+    page = logged_in(user).get(f"/pay/{payment_id}/").content.decode()
+    assert 'name="terms"' in page and "Pay 2,500.00 RSD" in page and "3,000.00 RSD" in page
+
+
+def test_paying_on_the_portal_needs_the_terms_then_the_pin_and_shows_a_full_receipt():
+    merchant, shop = make_merchant()
+    user, wallet, _ = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    browser = logged_in(user)
+
+    no_terms = browser.post(f"/pay/{payment_id}/", {})
+    assert no_terms.status_code == 200 and "Accept the terms" in no_terms.content.decode()
+    assert browser.post(f"/pay/{payment_id}/", {"terms": "1"})["Location"] == f"/pay/{payment_id}/confirm/"
+    wrong = browser.post(f"/pay/{payment_id}/confirm/", {"pin": "99999x"})
+    assert wrong.status_code == 200 and "not correct" in wrong.content.decode()
+    done = browser.post(f"/pay/{payment_id}/confirm/", {"pin": pin_sent_to(user.phone)})
+    assert done["Location"] == f"/pay/{payment_id}/receipt/"
+
+    receipt = browser.get(done["Location"]).content.decode()
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    minimal_data_set = [
+        *("Knjižara Laguna", "07004044", "101134702", "Resavska 33, Beograd", "Milica Marković"),
+        *(
+            "Na Drini ćuprija",
+            "1,000.00 RSD",
+            "10%",
+            "2,500.00 RSD",
+            "A-1001",
+            payment_id,
+            payment.approval_code,
+        ),
+    ]
+    for field in minimal_data_set:
+        assert field in receipt, field
+    assert ledger.balance(wallet) == 50_000 and ledger.balance(merchant.account) == 250_000
+
+    back = urlparse(
+        [line for line in receipt.split('"') if line.startswith("https://shop.example/return")][0]
+    )
+    params = {k: v[0] for k, v in parse_qs(back.query.replace("&amp;", "&")).items()}
+    message = f"{params['order_id']}|{params['transaction_id']}|{params['status']}".encode()
+    expected = hmac.new(merchant.webhook_secret.encode(), message, hashlib.sha256).hexdigest()
+    assert params["status"] == "succeeded" and params["signature"] == expected
+
+    email = Notification.objects.filter(user=user, template="payment_receipt", channel="email").get()
+    for field in ("07004044", "101134702", payment.approval_code, "A-1001", "Total paid: 2,500.00 RSD"):
+        assert field in email.body
+
+
+def test_a_failed_payment_email_does_not_say_why():
+    _, shop = make_merchant()
+    user, _, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    for _ in range(3):
+        app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": "000001"}, format="json")
+    email = Notification.objects.get(user=user, template="payment_failed", channel="email")
+    assert "was not completed" in email.body and "PIN" not in email.body and "pin_locked" not in email.body
+
+
+def test_leaving_the_checkout_cancels_and_returns_to_the_shop_with_signed_parameters():
+    _, shop = make_merchant()
+    payment_id = create(shop).json()["id"]
+    response = Client().post(f"/pay/{payment_id}/leave/")
+    assert response.status_code == 302 and response["Location"].startswith("https://shop.example/cancel?")
+    assert "status=cancelled" in response["Location"] and "signature=" in response["Location"]
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "cancelled"
+
+
+def test_another_customer_cannot_see_the_receipt_or_confirm_page():
+    _, shop = make_merchant()
+    user, _, app = make_customer(balance=300_000)
+    stranger, _, _ = make_customer(phone="064 555 0798")
+    payment_id = create(shop).json()["id"]
+    pay(app, user, payment_id)
+    for path in (f"/pay/{payment_id}/receipt/", f"/pay/{payment_id}/confirm/", f"/pay/{payment_id}/"):
+        assert logged_in(stranger).get(path).status_code == 404
+
+
+def test_merchant_pages_show_only_the_members_merchant_with_payments_csv_statement_and_keys():
+    merchant, shop = make_merchant()
+    other, other_shop = make_merchant(name="Druga radnja", tax_id="106884584")
+    user, _, app = make_customer(balance=300_000)
+    pay(app, user, create(shop).json()["id"])
+    create(other_shop, key="other")
+    staff = UserFactory()
+    services.add_member(merchant=merchant, user=staff)
+    pages = logged_in(staff)
+
+    home = pages.get("/merchant/").content.decode()
+    assert "A-1001" in home and "2,500.00 RSD" in home and "Druga radnja" not in home
+    rows = list(csv.reader(io.StringIO(pages.get("/merchant/payments.csv").content.decode())))
+    assert [r[1] for r in rows[1:]] == ["A-1001"]
+    statement = list(csv.reader(io.StringIO(pages.get("/merchant/statement/?format=csv").content.decode())))
+    assert [int(r[3]) for r in statement[1:]] == [250_000]
+    other_payment = PaymentRequest.objects.get(merchant=other)
+    assert pages.get(f"/merchant/payments/{other_payment.public_id}/").status_code == 404
+    assert logged_in(UserFactory()).get("/merchant/").status_code == 404
+
+    created = pages.post("/merchant/keys/", {"action": "create", "name": "ci"}).content.decode()
+    new_key = ApiKey.objects.filter(merchant=merchant, name="ci").get()
+    assert new_key.prefix in created and "shown only once" in created
+    pages.post("/merchant/keys/", {"action": "revoke", "prefix": new_key.prefix})
+    assert ApiKey.objects.get(pk=new_key.pk).revoked_at is not None
+
+
+def test_merchant_can_resend_its_own_webhook_but_not_anothers():
+    merchant, shop = make_merchant(webhook_url="https://shop.example/hooks")
+    other, other_shop = make_merchant(
+        name="Druga radnja", tax_id="106884584", webhook_url="https://other.example/h"
+    )
+    create(shop)
+    PaymentRequest.objects.get(merchant=merchant)
+    shop.post(f"/api/merchant/v1/payments/{PaymentRequest.objects.get(merchant=merchant).public_id}/cancel/")
+    other_id = create(other_shop, key="o").json()["id"]
+    other_shop.post(f"/api/merchant/v1/payments/{other_id}/cancel/")
+    member = UserFactory()
+    services.add_member(merchant=merchant, user=member)
+    mine = WebhookDelivery.objects.filter(event__owner=merchant.owner_key).get()
+    theirs = WebhookDelivery.objects.filter(event__owner=other.owner_key).get()
+
+    assert logged_in(member).post("/merchant/webhooks/", {"delivery": theirs.pk}).status_code == 404
+    assert logged_in(member).post("/merchant/webhooks/", {"delivery": mine.pk}).status_code == 302
+    assert "payment.cancelled" in logged_in(member).get("/merchant/webhooks/").content.decode()
+
+
+def test_webhook_url_must_be_a_url():
+    merchant, _ = make_merchant()
+    member = UserFactory()
+    services.add_member(merchant=merchant, user=member)
+    page = logged_in(member).post("/merchant/settings/", {"webhook_url": "not a url"})
+    assert page.status_code == 200 and "https://" in page.content.decode()
+    assert (
+        logged_in(member).post("/merchant/settings/", {"webhook_url": "https://shop.example/w"}).status_code
+        == 302
+    )
