@@ -21,6 +21,7 @@ class PriceListRow:
     version: TariffVersion | None  # in force now
     upcoming: TariffVersion | None  # the next published change, if any
     summary: str  # the fee in words, e.g. "5 %" or "30.00 RSD (months 1-6) · 70.00 RSD (months 7-12)"
+    upcoming_summary: str = ""
 
 
 def _percent(bp: int) -> str:
@@ -78,7 +79,15 @@ def price_list(*, currency: str, at: datetime | None = None, public_only: bool =
         current = next((v for v in reversed(versions) if v.valid_from <= at), None)
         upcoming = next((v for v in versions if v.valid_from > at), None)
         summary = describe(current.rule(), currency) if current else _("free")
-        rows.append(PriceListRow(plan=plan, version=current, upcoming=upcoming, summary=summary))
+        rows.append(
+            PriceListRow(
+                plan=plan,
+                version=current,
+                upcoming=upcoming,
+                summary=summary,
+                upcoming_summary=describe(upcoming.rule(), currency) if upcoming else "",
+            )
+        )
     return rows
 
 

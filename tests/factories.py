@@ -71,3 +71,35 @@ def pin_sent_to(phone, pattern: str = r"\b\d{6}\b") -> str:
         if found:
             return found.group(0)
     raise AssertionError(f"no SMS with {pattern} to {phone}")
+
+
+def active_customer(phone: str | None = None, *, balance: int = 0, tier: str = "verified", **fields) -> User:
+    """A customer whose phone is confirmed, with an active wallet of `tier` (its limits) holding
+    `balance` (funded by a cash top-up)."""
+    from django.utils import timezone
+
+    from wallet import customers
+
+    user = UserFactory(**({"phone": phone} if phone else {}), tier=tier, **fields)
+    user.phone_verified_at = timezone.now()
+    user.save(update_fields=["phone_verified_at"])
+    wallet = customers.open_customer_wallet(user=user, status=Account.Status.ACTIVE)
+    if balance:
+        fund(wallet, balance)
+    return user
+
+
+def wallet_of(user: User) -> Account:
+    return Account.objects.get(owner=user, kind=Account.Kind.CUSTOMER, currency=settings.PLATFORM_CURRENCY)
+
+
+def publish_tariff(service: str, **terms):
+    """A tariff version for `service`, in force from a moment ago (tariffs.services.publish_version)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tariffs import services as tariffs
+
+    terms.setdefault("valid_from", timezone.now() - timedelta(seconds=1))
+    return tariffs.publish_version(service=service, **terms)

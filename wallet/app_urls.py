@@ -19,3 +19,51 @@ urlpatterns = [
     ),
     path("close/", api.CloseAccountView.as_view(), name="app-close"),
 ]
+
+# Payments: P2P transfers, withdrawals, templates, automatic payments (wallet/payment_api.py).
+from . import payment_api as pay  # noqa: E402
+
+urlpatterns += [
+    path("transfers/", pay.TransfersView.as_view(), name="app-transfers"),
+    path("transfers/<uuid:public_id>/", pay.TransferView.as_view(), name="app-transfer"),
+    path(
+        "transfers/<uuid:public_id>/confirm/", pay.TransferConfirmView.as_view(), name="app-transfer-confirm"
+    ),
+    path(
+        "transfers/<uuid:public_id>/resend-pin/",
+        pay.TransferResendPinView.as_view(),
+        name="app-transfer-resend-pin",
+    ),
+    path("transfers/<uuid:public_id>/cancel/", pay.TransferCancelView.as_view(), name="app-transfer-cancel"),
+    path("withdrawals/", pay.WithdrawalsView.as_view(), name="app-withdrawals"),
+    path("withdrawals/<uuid:public_id>/", pay.WithdrawalView.as_view(), name="app-withdrawal"),
+    path(
+        "withdrawals/<uuid:public_id>/confirm/",
+        pay.WithdrawalConfirmView.as_view(),
+        name="app-withdrawal-confirm",
+    ),
+    path(
+        "withdrawals/<uuid:public_id>/resend-pin/",
+        pay.WithdrawalResendPinView.as_view(),
+        name="app-withdrawal-resend-pin",
+    ),
+    path("templates/", pay.TemplatesView.as_view(), name="app-templates"),
+    path("templates/<int:pk>/", pay.TemplateView.as_view(), name="app-template"),
+    path("autopayments/", pay.AutoPaymentsView.as_view(), name="app-autopayments"),
+    path("autopayments/<uuid:public_id>/", pay.AutoPaymentView.as_view(), name="app-autopayment"),
+    path(
+        "autopayments/<uuid:public_id>/confirm/",
+        pay.AutoPaymentConfirmView.as_view(),
+        name="app-autopayment-confirm",
+    ),
+    path(
+        "autopayments/<uuid:public_id>/resend-pin/",
+        pay.AutoPaymentResendPinView.as_view(),
+        name="app-autopayment-resend-pin",
+    ),
+    path(
+        "autopayments/<uuid:public_id>/cancel/",
+        pay.AutoPaymentCancelView.as_view(),
+        name="app-autopayment-cancel",
+    ),
+]

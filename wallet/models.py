@@ -5,6 +5,8 @@ positive balance (what the platform owes the customer); a top-up posts +amount t
 -amount to a clearing account. Every entry sums to zero, so all balances together sum to zero.
 """
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -303,3 +305,321 @@ class PhonePin(ThrottlingMixin, CooldownMixin, SideChannelDevice):
 
     def get_cooldown_duration(self):
         return settings.PIN_COOLDOWN_SECONDS
+
+
+# --- Operations: P2P transfers, withdrawals, templates, automatic payments --------------------------
+# (services in wallet/transfers.py, wallet/withdrawals.py, wallet/payment_templates.py,
+# wallet/autopay.py). A fee comes from the tariffs through the port wallet.fees; the tariff version
+# used is kept by id only, because wallet imports no other app.
+
+
+class Transfer(models.Model):
+    """A P2P transfer from one customer's wallet to another's, confirmed by an SMS PIN (or run
+    by an automatic payment the customer authorised once). One ledger entry when it completes:
+    payer -(amount + payer_fee), payee +(amount - payee_fee), fee revenue +(both fees)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting for the PIN")
+        COMPLETED = "completed", _("completed")
+        FAILED = "failed", _("failed")
+        EXPIRED = "expired", _("expired")
+        CANCELLED = "cancelled", _("cancelled")
+
+    class Origin(models.TextChoices):
+        CUSTOMER = "customer", _("customer")
+        SCHEDULE = "schedule", _("automatic payment")
+
+    TRANSITIONS = {"pending": {"completed", "failed", "expired", "cancelled"}}
+    TIMESTAMPS = {
+        "completed": "completed_at",
+        "failed": "ended_at",
+        "expired": "ended_at",
+        "cancelled": "ended_at",
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    payer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="transfers_sent")
+    payer_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    payee = models.ForeignKey(User, on_delete=models.PROTECT, related_name="transfers_received")
+    payee_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField(help_text="Minor units.")
+    payer_fee = models.BigIntegerField(default=0)
+    payee_fee = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    tariff_version_id = models.BigIntegerField(null=True, blank=True, help_text="tariffs.TariffVersion id")
+    message = models.CharField(max_length=140, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.CUSTOMER)
+    # The client's Idempotency-Key (or the portal form's token): a retry finds this transfer.
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    failure_code = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="transfer_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(payer_fee__gte=0, payee_fee__gte=0), name="transfer_fees_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(payee_fee__lt=models.F("amount")), name="transfer_payee_gets_something"
+            ),
+            models.CheckConstraint(
+                condition=~Q(payer_account=models.F("payee_account")), name="transfer_two_wallets"
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="completed") & Q(entry__isnull=False, completed_at__isnull=False))
+                | (~Q(status="completed") & Q(entry__isnull=True)),
+                name="transfer_completed_has_entry",
+            ),
+            models.UniqueConstraint(
+                fields=["payer", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="transfer_idempotency",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"], name="transfer_open_expiry")]
+
+    def __str__(self):
+        return f"P2P {self.public_id} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def total_debit(self) -> int:
+        return self.amount + self.payer_fee
+
+    @property
+    def payee_credit(self) -> int:
+        return self.amount - self.payee_fee
+
+    @property
+    def fee(self) -> int:
+        return self.payer_fee + self.payee_fee
+
+
+class Withdrawal(models.Model):
+    """Money out of a wallet to a bank account. Confirmed by an SMS PIN, the money (and the fee)
+    leaves the wallet at once for payout clearing; staff then approve it (paid out: payout
+    clearing -> bank settlement) or reject it (the amount and the fee return to the wallet)."""
+
+    class Status(models.TextChoices):
+        PENDING_PIN = "pending_pin", _("waiting for the PIN")
+        REQUESTED = "requested", _("waiting for payout")
+        PAID = "paid", _("paid out")
+        REJECTED = "rejected", _("rejected, money returned")
+        EXPIRED = "expired", _("expired")
+        FAILED = "failed", _("failed")
+
+    TRANSITIONS = {
+        "pending_pin": {"requested", "expired", "failed"},
+        "requested": {"paid", "rejected"},
+    }
+    TIMESTAMPS = {
+        "requested": "requested_at",
+        "paid": "decided_at",
+        "rejected": "decided_at",
+        "expired": "ended_at",
+        "failed": "ended_at",
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(User, on_delete=models.PROTECT, related_name="withdrawals")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    amount = models.BigIntegerField(help_text="Minor units paid to the bank account.")
+    fee = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    tariff_version_id = models.BigIntegerField(null=True, blank=True, help_text="tariffs.TariffVersion id")
+    bank_account = models.CharField(max_length=40)
+    bank_account_kind = models.CharField(
+        max_length=8, choices=[("rs", "Serbian account"), ("mk", "Macedonian account"), ("iban", "IBAN")]
+    )
+    account_holder = models.CharField(max_length=150)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_PIN)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    settlement_entry = models.OneToOneField(
+        Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    failure_code = models.CharField(max_length=64, blank=True)
+    reject_reason = models.CharField(max_length=255, blank=True)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    requested_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("decide_withdrawal", "Can approve (pay out) or reject withdrawals")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="withdrawal_amount_positive"),
+            models.CheckConstraint(condition=Q(fee__gte=0), name="withdrawal_fee_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["requested", "paid", "rejected"]) | Q(entry__isnull=False),
+                name="withdrawal_requested_has_entry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["paid", "rejected"])
+                | Q(settlement_entry__isnull=False, decided_at__isnull=False),
+                name="withdrawal_decided_has_entry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(reject_reason=""), name="withdrawal_rejected_has_reason"
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="withdrawal_idempotency",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="withdrawal_status_created")]
+
+    def __str__(self):
+        return f"Withdrawal {self.public_id} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def total_debit(self) -> int:
+        return self.amount + self.fee
+
+
+class PaymentTemplate(models.Model):
+    """A customer's saved payment ("obrazac"): the details of a transfer to reuse. `kind` says
+    what it pays: "p2p" now; merchants/ adds bill payments (their details in `details`)."""
+
+    owner = models.ForeignKey(User, on_delete=models.CASCADE, related_name="payment_templates")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=32, default="p2p")
+    payee_phone = models.CharField(max_length=32, blank=True)  # E.164, for "p2p"
+    amount = models.BigIntegerField(null=True, blank=True, help_text="Minor units; empty: asked each time.")
+    message = models.CharField(max_length=140, blank=True)
+    details = models.JSONField(default=dict, blank=True)  # what other kinds need (biller, reference, ...)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="paymenttemplate_name_per_owner"),
+            models.CheckConstraint(
+                condition=Q(amount__isnull=True) | Q(amount__gt=0), name="paymenttemplate_amount_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.kind})"
+
+
+class AutoPayment(models.Model):
+    """A template paid on a schedule (monthly on a day, or weekly on a weekday), authorised once
+    with an SMS PIN. Its payee and amount are copied from the template when it is set up, so a
+    later change of the template never changes what the customer authorised."""
+
+    class Status(models.TextChoices):
+        PENDING_PIN = "pending_pin", _("waiting for the PIN")
+        ACTIVE = "active", _("active")
+        CANCELLED = "cancelled", _("cancelled")
+
+    class Frequency(models.TextChoices):
+        MONTHLY = "monthly", _("monthly")
+        WEEKLY = "weekly", _("weekly")
+
+    class AmountMode(models.TextChoices):
+        FIXED = "fixed", _("fixed amount")
+        UP_TO = "up_to", _("the amount due, up to a cap")
+
+    TRANSITIONS = {"pending_pin": {"active", "cancelled"}, "active": {"cancelled"}}
+    TIMESTAMPS = {"active": "authorized_at", "cancelled": "cancelled_at"}
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="auto_payments")
+    template = models.ForeignKey(
+        PaymentTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="auto_payments"
+    )
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=32, default="p2p")
+    payee_phone = models.CharField(max_length=32, blank=True)
+    message = models.CharField(max_length=140, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    currency = models.CharField(max_length=3)
+    amount_mode = models.CharField(max_length=8, choices=AmountMode.choices, default=AmountMode.FIXED)
+    amount = models.BigIntegerField(help_text="The fixed amount, or the cap (minor units).")
+    frequency = models.CharField(max_length=8, choices=Frequency.choices)
+    day_of_month = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="1-31; the last day in shorter months."
+    )
+    weekday = models.PositiveSmallIntegerField(null=True, blank=True, help_text="0 = Monday ... 6 = Sunday.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_PIN)
+    starts_on = models.DateField(null=True, blank=True, help_text="The first due date (business time zone).")
+    created_at = models.DateTimeField(default=timezone.now)
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="autopayment_amount_positive"),
+            models.CheckConstraint(
+                condition=(
+                    Q(frequency="monthly", day_of_month__gte=1, day_of_month__lte=31, weekday__isnull=True)
+                )
+                | (Q(frequency="weekly", weekday__gte=0, weekday__lte=6, day_of_month__isnull=True)),
+                name="autopayment_schedule_shape",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="active") | Q(authorized_at__isnull=False, starts_on__isnull=False),
+                name="autopayment_active_is_authorized",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "frequency"], name="autopayment_status_freq")]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_frequency_display()}, {self.status})"
+
+
+class AutoPaymentRun(models.Model):
+    """One period's payment of an automatic payment. (schedule, period) is unique, so a period is
+    paid at most once however often beat fires; a failed first attempt is retried once."""
+
+    class Status(models.TextChoices):
+        SUCCEEDED = "succeeded", _("paid")
+        RETRY = "retry", _("failed, will retry")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    schedule = models.ForeignKey(AutoPayment, on_delete=models.PROTECT, related_name="runs")
+    period = models.CharField(max_length=10, help_text='"2025-03" (monthly) or "2025-W13" (weekly).')
+    due_on = models.DateField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    amount = models.BigIntegerField(null=True, blank=True)
+    fee = models.BigIntegerField(null=True, blank=True)
+    tariff_version_id = models.BigIntegerField(null=True, blank=True)
+    transfer = models.ForeignKey(Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-due_on", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "period"], name="autopaymentrun_once_per_period"),
+            models.CheckConstraint(condition=Q(attempts__lte=2), name="autopaymentrun_at_most_one_retry"),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(entry__isnull=False),
+                name="autopaymentrun_paid_has_entry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="retry") | Q(next_attempt_at__isnull=False),
+                name="autopaymentrun_retry_when",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="autopaymentrun_retry_due")]
+
+    def __str__(self):
+        return f"{self.schedule_id} {self.period} ({self.status})"

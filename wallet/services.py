@@ -16,6 +16,9 @@ SYSTEM_ACCOUNTS = {
     "payout_clearing": ("Payout clearing", True, True),
     "voucher_liability": ("Voucher liability", True, True),
     "suspense": ("Suspense", True, True),
+    # The platform's bank account as seen by payouts: a paid-out withdrawal leaves payout clearing
+    # for it (wallet/withdrawals.py).
+    "bank_settlement": ("Bank settlement (payouts)", True, True),
 }
 
 _system_ids: dict[tuple[str, str], int] = {}

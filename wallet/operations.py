@@ -1,0 +1,76 @@
+"""What the wallet's operations (P2P transfers, withdrawals, automatic payments) share: their
+errors and the one way a status changes. No model imports here, so models may use it."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+
+from config.errors import DomainError
+
+
+class InvalidOperationInput(DomainError):
+    code = "invalid"
+    status = 400
+    message = "Some fields are invalid."
+
+
+class OperationNotOpen(DomainError):
+    code = "operation_not_open"
+    status = 409
+    message = "This operation is no longer waiting for confirmation."
+
+
+class OperationExpired(DomainError):
+    code = "operation_expired"
+    status = 422
+    message = "This operation waited too long for its PIN. Start it again."
+
+
+class PayeeNotFound(DomainError):
+    code = "payee_not_found"
+    status = 422
+    message = "No wallet is registered to this phone number."
+
+
+class PayeeCannotReceive(DomainError):
+    code = "payee_not_active"
+    status = 422
+    message = "The recipient's wallet cannot receive money now."
+
+
+class AmountBelowFee(DomainError):
+    code = "amount_below_fee"
+    status = 422
+    message = "The amount is too small for the fee of this operation."
+
+
+def transition(operation, to: str, *, at=None) -> list[str]:
+    """Moves `operation` to status `to` if its TRANSITIONS allow it, stamps the step's time
+    (its TIMESTAMPS field) and returns the fields to save. The caller holds the row lock."""
+    allowed = operation.TRANSITIONS.get(operation.status, ())
+    if to not in allowed:
+        raise OperationNotOpen(
+            f"This operation is {operation.status}; it cannot become {to}.", operation_status=operation.status
+        )
+    operation.status = to
+    fields = ["status"]
+    stamp = operation.TIMESTAMPS.get(to)
+    if stamp:
+        setattr(operation, stamp, at or timezone.now())
+        fields.append(stamp)
+    return fields
+
+
+def system_account_id(code: str, currency: str) -> int:
+    """services.system_account_id, safe inside a money transaction.
+
+    services caches the id of a system account it opens; opened inside a transaction that then
+    rolls back (a refused payment), the cached id would point at no row for the life of the
+    process. Inside a transaction an account not yet cached is looked up (or opened) uncached."""
+    from . import services
+
+    key = (code, currency)
+    if key in services._system_ids or not connection.in_atomic_block:
+        return services.system_account_id(code, currency)
+    return services.system_account(code, currency).pk
