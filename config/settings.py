@@ -37,7 +37,7 @@ if PRODUCTION:
         raise ImproperlyConfigured("Production needs ALLOWED_HOSTS.")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.BackOfficeAdminConfig",  # django.contrib.admin with an OTP site (see back office below)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -366,3 +366,32 @@ CELERY_BEAT_SCHEDULE["vouchers-forget-receipt-seeds"] = {
     "task": "vouchers.tasks.forget_receipt_seeds",
     "schedule": crontab(minute=40),  # hourly
 }
+
+# --- Back office: staff 2FA, brute force, roles, audit, sealing, reports (config/admin.py) -----
+# The default admin site is config.admin.BackOfficeSite (an OTPAdminSite): password + TOTP
+# (otp_totp.TOTPDevice) for every ModelAdmin registered on django.contrib.admin.site.
+INSTALLED_APPS.append("axes")
+# Axes first: it refuses a locked-out admin login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# Axes guards the staff login only: customers (portal and app API, wallet.customers.authenticate_
+# customer) have their own throttle per phone and per address (wallet/throttle.py), and must not
+# be locked out of their money, nor write axes rows on every login. The handler below ignores
+# logins outside /admin/, and AXES_ONLY_ADMIN_SITE lets non-admin requests through.
+AXES_ONLY_ADMIN_SITE = True
+AXES_HANDLER = "config.admin.AdminOnlyAxesHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one account from one address
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_FORM_FIELD = "username"
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="PayWallet back office")
+# Entries are sealed into the hash chain by this job (wallet/sealing.py); never inside ledger.post.
+CELERY_BEAT_SCHEDULE["wallet-seal-ledger"] = {
+    "task": "wallet.sealing.seal_ledger_task",
+    "schedule": crontab(),  # every minute
+}
+# --- end of back office -----------------------------------------------------------------------

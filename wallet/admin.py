@@ -265,3 +265,7 @@ class AutoPaymentAdmin(ReadOnlyAdmin):
     search_fields = ("name", "owner__phone", "payee_phone", "public_id")
     list_select_related = ("owner",)
     inlines = [AutoPaymentRunInline]
+
+
+# --- Back office: customer support, corrections, audit trail, sealed journal, reports ------------------
+from . import admin_backoffice  # noqa: E402, F401 - registers its ModelAdmins and pages

@@ -623,3 +623,152 @@ class AutoPaymentRun(models.Model):
 
     def __str__(self):
         return f"{self.schedule_id} {self.period} ({self.status})"
+
+
+# --- Back office: support view of customers, corrections (four eyes), audit trail, sealed journal ---
+# (services in wallet/corrections.py, wallet/audit.py, wallet/sealing.py; admin in wallet/admin_*.py)
+
+
+class Customer(User):
+    """Staff's support view of a person (the same row as User): search, wallet, history, actions."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        permissions = [
+            ("block_wallet", "Can block and unblock a customer's wallet"),
+            ("resend_pin", "Can re-send a customer's phone verification PIN"),
+            ("start_password_reset", "Can start a customer's password reset"),
+        ]
+
+
+class Correction(models.Model):
+    """A ledger correction proposed by one staff member and approved by another (four eyes).
+
+    Approval posts one new entry (kind "correction", created_by = the approver, reverses = the
+    reversed entry if any); nothing is ever edited. An adjustment moves `amount` from
+    `debit_account` (posting -amount) to `credit_account` (posting +amount); a reversal posts the
+    negation of every posting of `reverses`."""
+
+    class Kind(models.TextChoices):
+        ADJUSTMENT = "adjustment", _("adjustment (debit one account, credit another)")
+        REVERSAL = "reversal", _("reversal of an entry")
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", _("waiting for a second person")
+        APPROVED = "approved", _("approved and posted")
+        REJECTED = "rejected", _("rejected")
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    currency = models.CharField(max_length=3)
+    debit_account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Gets -amount."
+    )
+    credit_account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="Gets +amount."
+    )
+    amount = models.BigIntegerField(null=True, blank=True, help_text="Minor units.")
+    reverses = models.ForeignKey(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    proposed_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    entry = models.OneToOneField(Entry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        permissions = [("approve_correction", "Can approve or reject a ledger correction (four eyes)")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    kind="adjustment",
+                    amount__gt=0,
+                    debit_account__isnull=False,
+                    credit_account__isnull=False,
+                    reverses__isnull=True,
+                )
+                | Q(
+                    kind="reversal",
+                    reverses__isnull=False,
+                    debit_account__isnull=True,
+                    credit_account__isnull=True,
+                ),
+                name="correction_kind_fields",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True)
+                | ~Q(decided_by=models.F("proposed_by"))
+                | Q(status="rejected"),
+                name="correction_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="approved") & Q(entry__isnull=False, decided_by__isnull=False))
+                | (Q(status="rejected") & Q(entry__isnull=True, decided_by__isnull=False))
+                | (Q(status="proposed") & Q(entry__isnull=True, decided_by__isnull=True)),
+                name="correction_status_fields",
+            ),
+            models.UniqueConstraint(
+                fields=["reverses"],
+                condition=Q(kind="reversal") & ~Q(status="rejected"),
+                name="correction_one_reversal_per_entry",
+            ),
+        ]
+
+    def __str__(self):
+        return f"correction #{self.pk} ({self.kind}, {self.status})"
+
+
+class AuditLog(models.Model):
+    """Append-only: who did what to which object, with the object before and after (JSON).
+    Written by wallet.audit.record for every state-changing staff action; a database trigger
+    refuses UPDATE and DELETE."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_label = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="auditlog_object")]
+        permissions = [("view_reports", "Can see the back-office dashboard and reports")]
+
+    def __str__(self):
+        when = f"{self.at:%Y-%m-%d %H:%M:%S}"
+        return f"{when} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ImmutableLedgerRecord("Audit rows are never updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableLedgerRecord("Audit rows are never deleted.")
+
+
+class EntrySeal(models.Model):
+    """The tamper-evident journal: entry `entry` is link `seq` of a hash chain,
+    hash = sha256(prev_hash + canonical(entry and its postings)). Filled after commit by the
+    sealing job (wallet/sealing.py), never by ledger.post; append-only (database trigger)."""
+
+    entry = models.OneToOneField(Entry, primary_key=True, on_delete=models.PROTECT, related_name="seal")
+    seq = models.BigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(seq__gt=0), name="entryseal_seq_positive")]
+
+    def __str__(self):
+        return f"seal {self.seq} of entry {self.entry_id}"

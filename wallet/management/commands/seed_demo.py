@@ -6,14 +6,16 @@ idempotency references, so running it again changes nothing. DEMO ONLY: the staf
 public (printed by scripts/run.sh), so the command refuses to run with PLATFORM_ENV=production.
 """
 
+import base64
 import os
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from wallet import customers, ledger, services
+from wallet import customers, ledger, roles, services
 from wallet.models import Account, Entry, User
 
 DEMO_ADMIN_PHONE = "+381600000001"
@@ -28,6 +30,11 @@ DEMO_CUSTOMERS = [
 ]
 DEMO_MERCHANT = "Demo shop"
 DEMO_AGENT = "Demo agent"
+# The demo staff user's second factor (TOTP, RFC 6238). DEMO ONLY: the key is public (it is the
+# RFC's own test key, "12345678901234567890"); add it to an authenticator app, or print the current
+# code with `python manage.py demo_totp`.
+DEMO_TOTP_KEY = "3132333435363738393031323334353637383930"  # hex, as TOTPDevice.key
+DEMO_TOTP_DEVICE = "demo authenticator"
 
 
 class Command(BaseCommand):
@@ -96,11 +103,15 @@ class Command(BaseCommand):
                         self.changes += 1
                         self.stdout.write(f"  posted cash top-up of {top_up} minor units to {phone}")
 
+            self._totp_device(admin)
+            roles.setup_roles()
+
         if self.changes:
             self.stdout.write(self.style.SUCCESS(f"Demo data loaded ({self.changes} change(s))."))
         else:
             self.stdout.write("Demo data already loaded; nothing changed.")
-        self.stdout.write(f"Staff login (DEMO ONLY): {DEMO_ADMIN_PHONE} / {admin_password}")
+        self.stdout.write(f"Staff login (DEMO ONLY): {DEMO_ADMIN_PHONE} / {admin_password} + TOTP code")
+        self.stdout.write(f"  authenticator key (base32): {totp_base32()}; current code: manage.py demo_totp")
         self.stdout.write(
             "Customers: " + ", ".join(p for p, *_ in DEMO_CUSTOMERS) + f" / {DEMO_CUSTOMER_PASSWORD}"
         )
@@ -137,3 +148,19 @@ class Command(BaseCommand):
         if not exists:
             self.changes += 1
             self.stdout.write(f"  opened account: {label}")
+
+    def _totp_device(self, admin: User) -> None:
+        device = TOTPDevice.objects.filter(user=admin, name=DEMO_TOTP_DEVICE).first()
+        if device is None:
+            TOTPDevice.objects.create(user=admin, name=DEMO_TOTP_DEVICE, key=DEMO_TOTP_KEY, confirmed=True)
+            self.changes += 1
+            self.stdout.write("  created the demo staff user's TOTP device")
+        elif device.key != DEMO_TOTP_KEY or not device.confirmed:
+            device.key, device.confirmed = DEMO_TOTP_KEY, True
+            device.save(update_fields=["key", "confirmed"])
+            self.changes += 1
+            self.stdout.write("  reset the demo staff user's TOTP device")
+
+
+def totp_base32(key_hex: str = DEMO_TOTP_KEY) -> str:
+    return base64.b32encode(bytes.fromhex(key_hex)).decode()
