@@ -10,6 +10,7 @@ import base64
 import os
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -105,6 +106,9 @@ class Command(BaseCommand):
 
             self._totp_device(admin)
             roles.setup_roles()
+
+        # PayNet's published tariff (tariffs/demo.py), by command name: wallet imports no other app.
+        call_command("seed_demo_tariffs", currency=currency, stdout=self.stdout)
 
         if self.changes:
             self.stdout.write(self.style.SUCCESS(f"Demo data loaded ({self.changes} change(s))."))
