@@ -395,3 +395,36 @@ CELERY_BEAT_SCHEDULE["wallet-seal-ledger"] = {
     "schedule": crontab(),  # every minute
 }
 # --- end of back office -----------------------------------------------------------------------
+
+# --- Card acquiring (acquiring/; docs/card-gateway.md) ----------------------------------------
+# The processor behind the gateway: the built-in simulated issuer, or a dotted path to a class
+# with the methods of acquiring.processor.Processor.
+ACQUIRING_PROCESSOR = env.str("ACQUIRING_PROCESSOR", default="acquiring.processor.SimulatedIssuer")
+ACQUIRING_RESERVATION_HOURS = 168  # a PA not captured within this is reversed (expired)
+# A transaction left `processing` this long (its process died) is treated as pending; one still
+# unknown after ACQUIRING_PENDING_REVERSE_AFTER seconds is reversed at the issuer.
+ACQUIRING_PENDING_GRACE_SECONDS = env.int("ACQUIRING_PENDING_GRACE_SECONDS", default=120)
+ACQUIRING_PENDING_REVERSE_AFTER = env.int("ACQUIRING_PENDING_REVERSE_AFTER", default=3600)
+ACQUIRING_TOPUP_MIN = env.int("ACQUIRING_TOPUP_MIN", default=10_000)  # 100.00
+ACQUIRING_TOPUP_MAX = env.int("ACQUIRING_TOPUP_MAX", default=5_000_000)  # 50,000.00
+# Staff told by email when a merchant's card payments are blocked by its risk limits.
+ACQUIRING_RISK_ALERT_EMAILS = env.list("ACQUIRING_RISK_ALERT_EMAILS", default=["risk@localhost"])
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "CardPaymentStatusEnum": "acquiring.models.CardTransaction.Status",
+        "CardPaymentTypeEnum": "acquiring.models.CardTransaction.Kind",
+    }
+)
+CELERY_BEAT_SCHEDULE["acquiring-end-of-day"] = {
+    "task": "acquiring.tasks.end_of_day",
+    "schedule": crontab(hour=22, minute=0),  # 22:00 in CELERY_TIMEZONE (Europe/Belgrade)
+}
+CELERY_BEAT_SCHEDULE["acquiring-expire-reservations"] = {
+    "task": "acquiring.tasks.expire_reservations",
+    "schedule": crontab(minute=5),  # hourly
+}
+CELERY_BEAT_SCHEDULE["acquiring-resolve-pending"] = {
+    "task": "acquiring.tasks.resolve_pending",
+    "schedule": crontab(minute="*/2"),
+}
+# --- end of card acquiring --------------------------------------------------------------------

@@ -21,6 +21,8 @@ urlpatterns = [
     path("vouchers/", include("vouchers.urls")),
     path("api/v1/tariffs/", include("tariffs.api_urls")),
     path("tariffs/", include("tariffs.urls")),
+    path("api/merchant/v1/", include("acquiring.api_urls")),  # card payments (PA/DB/CP/RV/RF)
+    path("", include("acquiring.urls")),  # /card/pay/<id>/ hosted card page, /card/... pages
     path("", include("wallet.portal_urls")),
 ]
 

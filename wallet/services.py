@@ -19,6 +19,8 @@ SYSTEM_ACCOUNTS = {
     # The platform's bank account as seen by payouts: a paid-out withdrawal leaves payout clearing
     # for it (wallet/withdrawals.py).
     "bank_settlement": ("Bank settlement (payouts)", True, True),
+    # Card captures owed to merchants until end of day settles them (acquiring/services.py).
+    "card_merchant_payable": ("Card payments owed to merchants", True, True),
 }
 
 _system_ids: dict[tuple[str, str], int] = {}
