@@ -11,7 +11,7 @@ TEST_ENV := PLATFORM_ENV=test DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(REDIS)}
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test bench lint format clean
+.PHONY: install run test fuzz bench lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ run: install
 
 test: install
 	$(TEST_ENV) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+# `make fuzz`: the API fuzzing of tests/fuzz/ at length (FUZZ_EXAMPLES cases per operation, plus
+# schemathesis' coverage phase); `make test` runs the same tests with a dozen cases each.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	$(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 $(BIN)/pytest -n $(PYTEST_WORKERS) tests/fuzz $(PYTEST_ARGS)
 
 bench: install
 	$(TEST_ENV) bash -c 'for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done'

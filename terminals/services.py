@@ -237,6 +237,8 @@ def _record_refusal(
     amount = seen.get("amount")
     if not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) > _BIGINT:
         amount = None
+    # What the terminal sent is kept as text: PostgreSQL text cannot hold NUL characters.
+    comment = exc.message.replace("\x00", "")[:255]
     TerminalTransaction.objects.bulk_create(
         [
             TerminalTransaction(
@@ -246,10 +248,10 @@ def _record_refusal(
                 status=TerminalTransaction.Status.REFUSED,
                 result=exc.result,
                 error=exc.code,
-                comment=exc.message[:255],
+                comment=comment,
                 amount=amount,
                 currency=terminal.currency,
-                phone=str(seen.get("phone") or "")[:32],
+                phone=str(seen.get("phone") or "").replace("\x00", "")[:32],
                 payload=payload,
             )
         ],
@@ -257,7 +259,7 @@ def _record_refusal(
     )
     txn = selectors.transaction_of(terminal.id, txn_id)
     ours = txn is not None and txn.payload == payload and txn.status == TerminalTransaction.Status.REFUSED
-    if ours and txn.error == exc.code and txn.comment == exc.message[:255]:
+    if ours and txn.error == exc.code and txn.comment == comment:
         raise exc  # ours (or an identical one): keep its fields
     return _first_result(terminal, txn_id, payload)
 

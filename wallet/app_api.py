@@ -155,7 +155,7 @@ class HistoryView(generics.ListAPIView):
 
     @extend_schema(
         parameters=[HistoryQuerySerializer],
-        responses={200: OperationSerializer(many=True), **ERRORS},
+        responses={200: OperationSerializer(many=True), 404: ErrorSerializer, **ERRORS},  # 404: bad cursor
         tags=["customer"],
     )
     def get(self, request, *args, **kwargs):

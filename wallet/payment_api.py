@@ -30,6 +30,7 @@ from .payment_serializers import (
 )
 
 MONEY_ERRORS = {**ERRORS, 404: ErrorSerializer, 409: ErrorSerializer}
+LIST_ERRORS = {**ERRORS, 404: ErrorSerializer}  # 404: a cursor that is not one of ours
 
 
 class NewestFirst(CursorPagination):
@@ -53,7 +54,7 @@ class TransfersView(CustomerListView):
     def get_queryset(self):
         return Transfer.objects.filter(payer=self.request.user).select_related("payer", "payee")
 
-    @extend_schema(responses={200: TransferSerializer(many=True), **ERRORS}, tags=["payments"])
+    @extend_schema(responses={200: TransferSerializer(many=True), **LIST_ERRORS}, tags=["payments"])
     def get(self, request, *args, **kwargs):
         """The customer's transfers sent, newest first."""
         return super().get(request, *args, **kwargs)
@@ -124,7 +125,7 @@ class WithdrawalsView(CustomerListView):
     def get_queryset(self):
         return Withdrawal.objects.filter(customer=self.request.user)
 
-    @extend_schema(responses={200: WithdrawalSerializer(many=True), **ERRORS}, tags=["payments"])
+    @extend_schema(responses={200: WithdrawalSerializer(many=True), **LIST_ERRORS}, tags=["payments"])
     def get(self, request, *args, **kwargs):
         """The customer's withdrawals, newest first."""
         return super().get(request, *args, **kwargs)
@@ -190,7 +191,7 @@ class TemplatesView(CustomerListView):
     def get_queryset(self):
         return PaymentTemplate.objects.filter(owner=self.request.user)
 
-    @extend_schema(responses={200: PaymentTemplateSerializer(many=True), **ERRORS}, tags=["payments"])
+    @extend_schema(responses={200: PaymentTemplateSerializer(many=True), **LIST_ERRORS}, tags=["payments"])
     def get(self, request, *args, **kwargs):
         """The customer's saved payments ("obrasci")."""
         return super().get(request, *args, **kwargs)
@@ -239,7 +240,7 @@ class AutoPaymentsView(CustomerListView):
     def get_queryset(self):
         return AutoPayment.objects.filter(owner=self.request.user)
 
-    @extend_schema(responses={200: AutoPaymentSerializer(many=True), **ERRORS}, tags=["payments"])
+    @extend_schema(responses={200: AutoPaymentSerializer(many=True), **LIST_ERRORS}, tags=["payments"])
     def get(self, request, *args, **kwargs):
         """The customer's automatic payments with their recent runs."""
         return super().get(request, *args, **kwargs)
