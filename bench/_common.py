@@ -113,7 +113,7 @@ def _recorded_fingerprint(name: str, params: dict) -> str | None:
 class BenchDB:
     url: str
     name: str
-    state: str  # "reused", "created", "rebuilt (--fresh)" or "rebuilt (migrations changed)"
+    state: str  # "reused", "created", "rebuilt (--fresh)", "rebuilt (migrations changed)", ...
     migrate_seconds: float
 
 
@@ -121,10 +121,11 @@ def setup(*, fresh: bool = False, url: str | None = None) -> BenchDB:
     """Points Django at the benchmark database, creates it (or rebuilds it when a migration file
     changed since it was built, or when `fresh`), migrates it, and runs django.setup().
 
-    Benchmarks are not meant to run at the same time (they would skew each other's figures);
-    set-up is serialized by an advisory lock, and a rebuild drops the database WITH (FORCE)."""
+    Benchmarks should not run at the same time (they skew each other's figures), but if one is
+    running it is never cut off: set-up is serialized by an advisory lock, and a database that
+    other sessions are using is not dropped (it is migrated in place instead)."""
     import psycopg2
-    from psycopg2 import sql
+    from psycopg2 import errors, sql
 
     bench_url, name = bench_database_url(url)
     os.environ["DATABASE_URL"] = bench_url
@@ -147,9 +148,13 @@ def setup(*, fresh: bool = False, url: str | None = None) -> BenchDB:
             exists = cur.fetchone() is not None
             state = "reused"
             if exists and (fresh or _recorded_fingerprint(name, params) != current):
-                cur.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-                exists = False
-                state = "rebuilt (--fresh)" if fresh else "rebuilt (migrations changed)"
+                why = "--fresh" if fresh else "migrations changed"
+                try:
+                    cur.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+                    exists = False
+                    state = f"rebuilt ({why})"
+                except errors.ObjectInUse:  # another benchmark is running on it: leave it be
+                    state = f"reused, not rebuilt ({why}) as other sessions use it: migrated in place"
             if not exists:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
                 state = "created" if state == "reused" else state
