@@ -37,6 +37,9 @@ echo "== database: ${DATABASE_URL:+\$DATABASE_URL}${DATABASE_URL:-SQLite $VAR_DI
 echo "== broker:   ${CELERY_BROKER_URL:+\$CELERY_BROKER_URL}${CELERY_BROKER_URL:-filesystem $VAR_DIR/broker}"
 "$PY" manage.py migrate --noinput
 "$PY" manage.py seed_demo
+"$PY" manage.py seed_demo_activity  # two weeks of demo wallet activity for the back-office dashboard
+"$PY" manage.py seal_ledger  # the hash chain of the journal (then Celery beat every minute)
+DEMO_TOTP_URI="$("$PY" manage.py demo_totp --uri 2>/dev/null)"
 
 WEB_PID=""
 WORKER_PID=""
@@ -111,7 +114,10 @@ echo "   API docs      $BASE_URL/api/docs/   (OpenAPI schema: $BASE_URL/api/sche
 echo "   health        $BASE_URL/healthz"
 echo
 echo " Admin login (DEMO ONLY, never use these anywhere real):"
-echo "   phone $DEMO_ADMIN_PHONE   password $DEMO_ADMIN_PASSWORD"
+echo "   phone $DEMO_ADMIN_PHONE   password $DEMO_ADMIN_PASSWORD   + authenticator (TOTP) code:"
+echo "   current code: $PY manage.py demo_totp"
+echo "   or add to an authenticator app: $DEMO_TOTP_URI"
+echo "   dashboard     $BASE_URL/admin/reports/"
 echo " Demo customers: +381600000002, +381600000003, +381600000004 / demo-customer-only"
 echo "================================================================================"
 echo

@@ -55,3 +55,25 @@ def _default_tiers(request):
     transactional = transactional or bool(marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
     import_module("wallet.migrations.0004_default_tiers").create(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _staff_sessions_pass_otp(request, monkeypatch):
+    """The admin asks staff for a TOTP code too (config/admin.py). A test that logs a staff user in
+    with client.force_login is treated as having entered it: the user gets a confirmed TOTP device
+    and the session is OTP-verified. Tests of the second factor itself opt out with
+    @pytest.mark.real_otp (then force_login is Django's own: no second factor)."""
+    if request.node.get_closest_marker("real_otp"):
+        return
+    from django.test import Client
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        if user.is_staff:
+            from tests.backoffice.helpers import verify_otp_session
+
+            verify_otp_session(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login)

@@ -1,8 +1,8 @@
 """Staff roles as auth groups with permissions, kept in sync with ROLES by `setup_roles`
 (run after every `migrate`, and by `manage.py setup_roles` / seed_demo).
 
-A role lists permission patterns "app_label.codename", matched with fnmatch against the
-permissions that exist, so a model added later by another app is attached without touching this
+A role lists permission patterns "app_label.codename" ("-pattern" takes away), matched with
+fnmatch against the permissions that exist, so a model added later by another app is attached without touching this
 file when a pattern already covers it ("acquiring.*", "merchants.view_*"). To give a role a new
 model's permissions, add a pattern here; the next `migrate` applies it. A group is synced exactly
 (permissions not matched are removed); people are put in groups on the user's admin page.
@@ -40,6 +40,7 @@ ROLES: dict[str, list[str]] = {
     # Corrections (four eyes), withdrawals, settlements, reports; reads the whole ledger.
     FINANCE: [
         "wallet.view_*",
+        "-wallet.view_customer",  # the support tools are support's
         "wallet.add_correction",
         "wallet.approve_correction",
         "wallet.decide_withdrawal",
@@ -73,7 +74,10 @@ ROLES: dict[str, list[str]] = {
 
 
 def _matching(patterns: list[str], permissions: list[tuple[int, str]]) -> set[int]:
-    return {pk for pk, name in permissions for p in patterns if fnmatchcase(name, p)}
+    """Permissions matching any pattern, minus those matching a "-pattern"."""
+    wanted = {pk for pk, name in permissions for p in patterns if p[:1] != "-" and fnmatchcase(name, p)}
+    unwanted = {pk for pk, name in permissions for p in patterns if p[:1] == "-" and fnmatchcase(name, p[1:])}
+    return wanted - unwanted
 
 
 def setup_roles(*, using: str = "default") -> dict[str, int]:
