@@ -81,6 +81,14 @@ def fingerprint(**fields) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _ensure_accounts(currency: str | None = None) -> None:
+    """Opens (and caches) the system accounts before any transaction that uses them: an account
+    first opened inside a transaction that then rolls back would leave wallet.services' id cache
+    pointing at a row that does not exist."""
+    for code in ("card_clearing", PAYABLE, "fee_revenue", "payout_clearing"):
+        wallet_services.system_account_id(code, currency or settings.PLATFORM_CURRENCY)
+
+
 def service_code(merchant: Merchant) -> str:
     """The merchant's card tariff plan is found by this code (tariffs knows nothing of merchants)."""
     return f"card:{merchant.pk}"
@@ -268,9 +276,10 @@ def _business_day_start(now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _risk_check(txn: CardTransaction, now: datetime) -> str:
-    """Under the merchant's risk row lock: raises when the payment must be refused (and blocks the
-    merchant and alerts staff beyond the threshold); returns a review reason, or ""."""
+def _risk_check(txn: CardTransaction, now: datetime) -> tuple[str, str]:
+    """Under the merchant's risk row lock: raises when the payment is outside the limits; returns
+    (review reason or "", block reason or ""). Beyond the threshold it blocks the merchant and
+    alerts staff in the caller's transaction, which commits that before refusing the payment."""
     profile = RiskProfile.objects.select_for_update().get(pk=risk_profile(txn.merchant).pk)
     if profile.blocked_at:
         raise MerchantBlocked()
@@ -291,17 +300,16 @@ def _risk_check(txn: CardTransaction, now: datetime) -> str:
             else f"daily amount {total} above {block_amount}"
         )
         _block(profile, reason, txn)
-        raise MerchantBlocked()
+        return "", reason
     if profile.review_above is not None and txn.amount >= profile.review_above:
-        return f"large amount (from {profile.review_above})"
+        return f"large amount (from {profile.review_above})", ""
     if count > profile.daily_count or total > profile.daily_amount:
-        return "unusual daily volume"
-    return ""
+        return "unusual daily volume", ""
+    return "", ""
 
 
 def _block(profile: RiskProfile, reason: str, txn: CardTransaction) -> None:
-    """Blocks the merchant's further card payments and alerts staff. Runs in its own committed
-    transaction (the caller goes on to refuse the payment)."""
+    """Blocks the merchant's further card payments and alerts staff (caller's transaction)."""
     now = timezone.now()
     with transaction.atomic():
         RiskProfile.objects.filter(pk=profile.pk, blocked_at__isnull=True).update(
@@ -332,6 +340,7 @@ def unblock_merchant(*, merchant: Merchant) -> None:
 
 def submit_card(*, public_id: str, card: CardData, customer_email: str = "") -> CardTransaction:
     """The cardholder's card for a created PA/DB: risk checks, then the processor's answer."""
+    _ensure_accounts()
     now = timezone.now()
     review = ""
     with transaction.atomic():
@@ -350,7 +359,9 @@ def submit_card(*, public_id: str, card: CardData, customer_email: str = "") -> 
         try:
             with transaction.atomic():
                 txn = _locked(public_id)
-                review = _risk_check(txn, now)
+                review, blocked = _risk_check(txn, now)
+            if blocked:
+                raise MerchantBlocked()
         except (MerchantBlocked, RiskLimit) as exc:
             with transaction.atomic():
                 txn = _locked(public_id)
@@ -374,7 +385,7 @@ def submit_card(*, public_id: str, card: CardData, customer_email: str = "") -> 
             card=card,
             amount=txn.amount,
             currency=txn.currency,
-            capture=txn.kind == Kind.DB,
+            capture=txn.kind == Kind.DB and not review,  # a held DB is only authorized until approved
         )
     except processors.ProcessorTimeout:
         log.warning("card %s: the processor timed out; left pending", txn.public_id)
@@ -397,6 +408,7 @@ def _card_fields(card: CardData, customer_email: str, txn: CardTransaction) -> d
 
 def complete_3ds(*, public_id: str, code: str) -> CardTransaction:
     """The cardholder's answer on the 3-D Secure step."""
+    _ensure_accounts()
     with transaction.atomic():
         txn = _locked(public_id)
         if txn.status != Status.THREEDS:
@@ -538,9 +550,14 @@ def _call(fn, **kwargs) -> processors.Result:
         raise ProcessorUnavailable() from None
 
 
-@transaction.atomic(durable=True)
 def capture(*, public_id: str, amount: int | None = None) -> CardTransaction:
     """CP: captures an authorized PA once, in full or in part, within 168 hours."""
+    _ensure_accounts()
+    with transaction.atomic(durable=True):
+        return _capture(public_id, amount)
+
+
+def _capture(public_id: str, amount: int | None) -> CardTransaction:
     txn = _locked(public_id)
     if txn.status == Status.CAPTURED:
         raise AlreadyCaptured()
@@ -564,9 +581,13 @@ def capture(*, public_id: str, amount: int | None = None) -> CardTransaction:
     return txn
 
 
-@transaction.atomic(durable=True)
 def reverse(*, public_id: str) -> CardTransaction:
     """RV: releases an uncaptured PA's reservation. A captured payment is refunded instead."""
+    with transaction.atomic(durable=True):
+        return _reverse(public_id)
+
+
+def _reverse(public_id: str) -> CardTransaction:
     txn = _locked(public_id)
     if txn.status == Status.REVERSED:
         return txn
@@ -582,10 +603,15 @@ def reverse(*, public_id: str) -> CardTransaction:
     return transition(txn, Status.REVERSED)
 
 
-@transaction.atomic(durable=True)
 def refund(*, public_id: str, amount: int, key: str, reason: str = "") -> tuple[CardRefund, bool]:
     """RF: gives back part or all of a capture, several times, never above the captured total.
     The same key returns the first refund."""
+    _ensure_accounts()
+    with transaction.atomic(durable=True):
+        return _refund(public_id, amount, key, reason)
+
+
+def _refund(public_id: str, amount: int, key: str, reason: str) -> tuple[CardRefund, bool]:
     txn = _locked(public_id)
     existing = CardRefund.objects.filter(transaction=txn, idempotency_key=key).first()
     if existing is not None:
@@ -713,6 +739,7 @@ def resolve_pending(*, now: datetime | None = None) -> int:
     process that died) are asked about; the issuer's answer is applied, an unknown reference is
     declined, and one still unknown after ACQUIRING_PENDING_REVERSE_AFTER is reversed."""
     now = now or timezone.now()
+    _ensure_accounts()
     grace = timedelta(seconds=settings.ACQUIRING_PENDING_GRACE_SECONDS)
     give_up = timedelta(seconds=settings.ACQUIRING_PENDING_REVERSE_AFTER)
     due = list(
@@ -830,6 +857,7 @@ def end_of_day(*, business_date: date | None = None) -> list[SettlementBatch]:
     with its two ledger entries. All in one transaction: a crash leaves nothing. A second run for
     the same business date finds its batch and changes nothing."""
     business_date = business_date or business_date_of(timezone.now())
+    _ensure_accounts()
     with transaction.atomic(durable=True):
         if connection.vendor == "postgresql":
             # Waits for every transaction writing movements to commit and holds new ones back
