@@ -1,8 +1,9 @@
 """A terminal simulator: speaks the real terminal API over HTTP, signed like a real terminal.
 
 Used by the demo (`python manage.py terminal_sim ...`), the tests and bench/terminals.py. It needs
-nothing of Django: the standard library's http.client (one kept-alive connection per client) and
-terminals.signing.
+nothing of Django: HTTP/1.1 over one kept-alive socket per client (the standard library's socket
+and ssl; a terminal sends small JSON and the benchmark should measure the platform, not the client)
+and terminals.signing.
 
     client = TerminalClient("http://127.0.0.1:8000", "T-0001", secret)
     reply = client.top_up("000123", "+381641234567", 150000)
@@ -15,8 +16,9 @@ broken connection or on result 1, as a real terminal does.
 
 from __future__ import annotations
 
-import http.client
 import json
+import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
@@ -48,47 +50,97 @@ class Reply:
 class TerminalClient:
     def __init__(self, base_url: str, terminal_id: str, secret: str, *, timeout: float = 30.0):
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https"):
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url}")
-        self.scheme, self.host = parts.scheme, parts.netloc
+        self.scheme, self.hostname = parts.scheme, parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.host_header = parts.netloc
         self.prefix = parts.path.rstrip("/")
         self.terminal_id, self.secret, self.timeout = terminal_id, secret, timeout
-        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._buffer = b""
 
-    # --- transport ---
+    # --- transport: HTTP/1.1 with keep-alive on one socket (lean: a terminal sends small JSON) ---
 
-    def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
-            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(self.host, timeout=self.timeout)
-        return self._conn
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.create_connection((self.hostname, self.port), timeout=self.timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.scheme == "https":
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.hostname)
+            self._sock, self._buffer = sock, b""
+        return self._sock
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock, self._buffer = None, b""
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while marker not in self._buffer:
+            self._fill()
+        head, _, self._buffer = self._buffer.partition(marker)
+        return head
+
+    def _read_exactly(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            self._fill()
+        data, self._buffer = self._buffer[:count], self._buffer[count:]
+        return data
+
+    def _fill(self) -> None:
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection")
+        self._buffer += chunk
+
+    def _roundtrip(self, method: str, target: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}", f"Content-Length: {len(body)}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        sock = self._socket()
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        head = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        fields = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        if "chunked" in fields.get("transfer-encoding", "").lower():
+            data = b""
+            while True:
+                size = int(self._read_until(b"\r\n").split(b";")[0], 16)
+                data += self._read_exactly(size)
+                self._read_until(b"\r\n")
+                if size == 0:
+                    break
+        else:
+            data = self._read_exactly(int(fields.get("content-length", "0")))
+        if fields.get("connection", "").lower() == "close":
+            self.close()
+        return status, fields, data
 
     def send(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
         """One request with exactly these headers (tests use it to send bad signatures)."""
         headers = {"Content-Type": "application/json", **(headers or {})}
-        for attempt in (1, 2):  # a kept-alive connection the server closed: reconnect once
-            conn = self._connection()
-            try:
-                conn.request(method, self.prefix + path, body=body or None, headers=headers)
-                response = conn.getresponse()
-                raw = response.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self.close()
-                if attempt == 2:
-                    raise
-        if response.getheader("Connection", "").lower() == "close":
-            self.close()
+        fresh = self._sock is None
         try:
-            data = json.loads(raw) if raw else {}
+            status, fields, data = self._roundtrip(method, self.prefix + path, body, headers)
+        except (ConnectionResetError, BrokenPipeError):
+            self.close()
+            if fresh:
+                raise
+            # A kept-alive connection the server had closed meanwhile: nothing was received.
+            status, fields, data = self._roundtrip(method, self.prefix + path, body, headers)
+        except BaseException:
+            self.close()
+            raise
+        try:
+            answer = json.loads(data) if data else {}
         except ValueError:
-            data = {"raw": raw.decode(errors="replace")}
-        return Reply(response.status, data, {k.lower(): v for k, v in response.getheaders()})
+            answer = {"raw": data.decode(errors="replace")}
+        return Reply(status, answer, fields)
 
     def signed(self, method: str, path: str, payload: dict | None = None) -> Reply:
         body = json.dumps(payload, separators=(",", ":")).encode() if payload is not None else b""
@@ -99,7 +151,7 @@ class TerminalClient:
         for attempt in range(retries + 1):
             try:
                 reply = self.signed(method, path, payload)
-            except (OSError, http.client.HTTPException):
+            except OSError:
                 self.close()
                 if attempt == retries:
                     raise

@@ -1,0 +1,484 @@
+"""Terminal top-ups per second through the signed HTTP API, against the ledger's raw-SQL transfer
+measured in the same run.
+
+    .venv/bin/python bench/terminals.py [--seconds 5] [--rounds 3] [--workers 8]
+                                        [--server-workers 4] [--threads 1] [--fresh]
+
+Set-up (in the `<name>_bench` database of bench/_common.py): one agent (its ledger account hot and
+allowed to go negative), one POS terminal per client, and 50 customer wallets per client (active,
+no tier limits, so a long run never hits a largest balance; the ledger still runs its limit-checking
+UPDATE). Each client tops up its own wallets in turn.
+
+The platform runs under gunicorn (config.wsgi) on a free 127.0.0.1 port, several workers, DEBUG
+off, persistent connections (CONN_MAX_AGE), SMS_BACKEND=outbox; the SMS notice of every top-up is
+recorded and its Celery task published to the local Redis on a private queue that nobody consumes
+(deleted at the end). Nonces of the signatures go to the Redis cache, as in production.
+
+N client processes (terminals.simulator.TerminalClient: one kept-alive connection, every request
+signed anew with its own nonce) repeat a top-up with a new txn_id; an answer other than result 0
+counts as an error. The raw-SQL baseline is bench/ledger.py's hand-written wallet-to-wallet
+transfer (lock two rows in id order, two UPDATEs, one entry, two postings) at the same number of
+workers, with its own wallets. The two alternate round by round (top-ups first in odd rounds, the
+baseline first in even ones); throughputs are medians over rounds, latencies pool all rounds.
+
+Targets (issue 4): ratio_to_raw_sql = topups_per_s / raw transfers per s >= 0.20, and p99 < 100 ms
+at 8 concurrent terminals on 2 cores. CPU per top-up is split between the clients, the gunicorn
+workers and the PostgreSQL backends (from /proc) to show where the time goes.
+
+Prints a table and, last, one JSON line (topups_per_s, p50_ms, p99_ms, ratio_to_raw_sql, ...). Exits
+0 whatever the timings; 1 if a top-up failed or the ledger's integrity checks found a violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import itertools
+import math
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import _common
+
+AMOUNT = 1_000  # 10.00 per top-up
+WALLETS_PER_CLIENT = 50
+RATIO_TARGET = 0.20
+P99_TARGET_MS = 100.0
+BUSY = 0.2
+
+GUNICORN_CONFIG = """\
+import os
+
+
+def post_worker_init(worker):
+    # The SMS tasks go to a queue of this run: no Celery worker anywhere takes them.
+    from config.celery import app
+
+    app.conf.task_default_queue = os.environ["BENCH_CELERY_QUEUE"]
+"""
+
+
+def ledger_bench():
+    """bench/ledger.py, whose raw-SQL transfer is the baseline (loaded by path: its name is also
+    a module of the wallet app)."""
+    spec = importlib.util.spec_from_file_location("bench_ledger", _common.BENCH_DIR / "ledger.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- set-up ------------------------------------------------------------------------------------
+
+
+def prepare(clients: int, run: str) -> dict:
+    from django.conf import settings
+
+    from terminals import services as terminals
+    from wallet import services
+    from wallet.models import Account
+
+    currency = settings.PLATFORM_CURRENCY
+    agent = terminals.create_agent(name=f"Bench agent {run}", currency=currency)
+    terminal_list = []
+    for i in range(clients):
+        terminal, secret = terminals.add_terminal(
+            agent=agent, code=f"B{run}-{i}", location=f"Bench kiosk {i}"
+        )
+        terminal_list.append((terminal.code, secret))
+    users = _common.new_customers(clients * WALLETS_PER_CLIENT, tag=f"bench-{run}")
+    wallets = [services.open_wallet(user=u, currency=currency).pk for u in users]
+    no_limits = dict.fromkeys(("max_balance", "max_single", "daily_limit", "monthly_limit"))
+    Account.objects.filter(pk__in=wallets).update(status=Account.Status.ACTIVE, **no_limits)
+    phones = [str(u.phone) for u in users]
+    _common.analyze("wallet_account", "wallet_entry", "wallet_posting", "wallet_balancedelta", "wallet_user")
+    return {
+        "currency": currency,
+        "agent_account": agent.account_id,
+        "terminals": terminal_list,
+        "phones": [phones[i::clients] for i in range(clients)],
+    }
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+def redis_url() -> str:
+    for name in ("CELERY_BROKER_URL", "REDIS_URL"):
+        value = os.environ.get(name, "")
+        if value.startswith(("redis://", "rediss://")):
+            return value
+    return "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+class Server:
+    """gunicorn serving config.wsgi on 127.0.0.1, started and stopped by this benchmark."""
+
+    def __init__(self, *, workers: int, threads: int, queue: str):
+        self.workers, self.threads, self.queue = workers, threads, queue
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = tempfile.TemporaryDirectory(prefix="bench-terminals-")
+        self.config = Path(self.dir.name) / "gunicorn_conf.py"
+        self.config.write_text(GUNICORN_CONFIG)
+        self.log = Path(self.dir.name) / "gunicorn.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.threads > 1:
+            return f"gunicorn gthread {self.workers} x {self.threads} threads"
+        return f"gunicorn sync x {self.workers}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        broker = redis_url()
+        env = {
+            **os.environ,  # DATABASE_URL (the bench database), CONN_MAX_AGE, DEBUG=false: _common.setup
+            "DEBUG": "false",
+            "CONN_MAX_AGE": str(_common.CONN_MAX_AGE),
+            "SMS_BACKEND": "outbox",
+            "CELERY_BROKER_URL": broker,
+            "REDIS_URL": os.environ.get("REDIS_URL") or broker,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "BENCH_CELERY_QUEUE": self.queue,
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        }
+        cmd = [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            f"--bind=127.0.0.1:{self.port}",
+            f"--workers={self.workers}",
+            f"--config={self.config}",
+            "--keep-alive=30",
+            "--timeout=120",
+            "--backlog=256",
+            f"--error-logfile={self.log}",
+            "--log-level=warning",
+        ]
+        if self.threads > 1:
+            cmd += ["--worker-class=gthread", f"--threads={self.threads}"]
+        self.proc = subprocess.Popen(cmd, cwd=_common.ROOT, env=env, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"gunicorn did not listen within {timeout:.0f} s:\n{self.log_tail()}")
+        while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def worker_pids(self) -> list[int]:
+        return children_of(self.proc.pid) if self.proc is not None else []
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.dir.cleanup()
+
+
+def delete_queue(queue: str) -> None:
+    try:
+        import redis
+
+        broker = redis.Redis.from_url(redis_url())
+        broker.delete(queue, f"_kombu.binding.{queue}")
+        broker.close()
+    except Exception as exc:  # noqa: BLE001 - leftovers of a benchmark are not worth failing for
+        print(f"(could not delete the Redis queue {queue}: {exc})", file=sys.stderr)
+
+
+# --- the workloads -----------------------------------------------------------------------------
+
+
+def make_topup_op(setup: dict, base_url: str, tag: str):
+    def make(index: int):
+        from terminals.simulator import TerminalClient
+
+        code, secret = setup["terminals"][index]
+        client = TerminalClient(base_url, code, secret)
+        phones = itertools.cycle(setup["phones"][index])
+        counter = itertools.count()
+        prefix = f"{tag}-{os.getpid()}-"
+
+        def op():
+            reply = client.top_up(f"{prefix}{next(counter)}", next(phones), AMOUNT)
+            if reply.result != 0 or reply.replayed:
+                raise RuntimeError(f"top-up answered HTTP {reply.status}: {reply.body}")
+
+        op.close = client.close
+        return op
+
+    return make
+
+
+def _db_backends() -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        pids = [pid for (pid,) in cursor.fetchall()]
+    connection.close()
+    return pids
+
+
+def _cpu(pids: list[int]) -> float | None:
+    values = [_common._process_cpu(pid) for pid in pids]
+    return None if not values or None in values else sum(values)
+
+
+def _topups_posted() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM terminals_terminaltransaction WHERE status = 'succeeded'")
+        (count,) = cursor.fetchone()
+    connection.close()
+    return count
+
+
+def run_topups(setup, server, *, workers, seconds, tag) -> tuple[_common.RunResult, dict]:
+    """One measurement, with the CPU of the gunicorn workers and of the database backends that
+    served them (warm-up included, so it is divided by every top-up posted meanwhile)."""
+    gunicorn = server.worker_pids()
+    before_posted = _topups_posted()
+    backends = _db_backends()  # persistent connections of the gunicorn workers, opened by earlier rounds
+    server0, db0 = _cpu(gunicorn), _cpu(backends)
+    result = _common.run_workers(
+        make_topup_op(setup, server.url, tag), workers=workers, seconds=seconds, label="top-up"
+    )
+    server1, db1 = _cpu(gunicorn), _cpu(backends)
+    posted = _topups_posted() - before_posted
+    cpu = {"server": math.nan, "db": math.nan, "posted": posted}
+    if posted and server0 is not None and server1 is not None:
+        cpu["server"] = (server1 - server0) / posted * 1e6
+    if posted and db0 is not None and db1 is not None and len(backends) >= server.workers * server.threads:
+        cpu["db"] = (db1 - db0) / posted * 1e6
+    return result, cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    _common.add_arguments(parser, seconds=5.0, rounds=3)
+    parser.add_argument("--workers", type=int, default=8, help="concurrent terminals (default 8)")
+    parser.add_argument("--server-workers", type=int, default=4, help="gunicorn worker processes (default 4)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per gunicorn worker (default 1: sync)"
+    )
+    args = parser.parse_args()
+    n = args.workers
+
+    t0 = time.perf_counter()
+    db = _common.setup(fresh=args.fresh)
+    run = _common.run_id()
+    baseline = ledger_bench()
+    setup = prepare(n, run)
+    currency, raw_pairs, _ = baseline.prepare(n, run)
+    queue = f"bench-terminals-{run}"
+    server = Server(workers=args.server_workers, threads=args.threads, queue=queue)
+    print(
+        f"terminals bench: database {db.name} ({db.state}), run {run}, {args.rounds} round(s) x"
+        f" {args.seconds:g} s, {n} terminals, {server.kind}, {_common.machine()}",
+        flush=True,
+    )
+    topups: list[_common.RunResult] = []
+    raws: list[_common.RunResult] = []
+    cpus: list[dict] = []
+    server.start()
+    try:
+        # Warm every gunicorn worker (imports, connections, caches) before measuring anything.
+        _common.run_workers(make_topup_op(setup, server.url, f"{run}-warm"), workers=n, seconds=2, warmup=0)
+        for r in range(args.rounds):
+            order = ("topup", "raw") if r % 2 == 0 else ("raw", "topup")
+            for what in order:
+                if what == "topup":
+                    result, cpu = run_topups(
+                        setup, server, workers=n, seconds=args.seconds, tag=f"{run}-r{r}"
+                    )
+                    topups.append(result)
+                    cpus.append(cpu)
+                else:
+                    result = _common.run_workers(
+                        baseline.make_raw_op(raw_pairs, currency, f"bench-{run}-raw-r{r}"),
+                        workers=n,
+                        seconds=args.seconds,
+                        label="raw SQL",
+                    )
+                    raws.append(result)
+                print(
+                    f"  round {r + 1} {what:<6} {n} workers: {result.ops_per_s:8.1f}/s"
+                    f"  p50 {result.percentile_ms(50):6.2f} ms  p99 {result.percentile_ms(99):6.2f} ms"
+                    + (f"  ERRORS {result.errors}" if result.errors else ""),
+                    flush=True,
+                )
+    finally:
+        server.stop()
+        delete_queue(queue)
+
+    top = _common.Summary("top-ups via signed HTTP API (gunicorn)", n, topups)
+    raw = _common.Summary("raw SQL transfer (bench/ledger.py)", n, raws)
+    ratio = top.ops_per_s / raw.ops_per_s if raw.ops_per_s else 0.0
+    server_us = statistics.median(c["server"] for c in cpus) if cpus else math.nan
+    db_us = statistics.median(c["db"] for c in cpus) if cpus else math.nan
+    loads = [r.other_load for x in (top, raw) for r in x.rounds if not math.isnan(r.other_load)]
+    other_load = max(loads, default=math.nan)
+
+    rows = []
+    for x in (top, raw):
+        rows.append(
+            [
+                x.label,
+                x.workers,
+                round(x.ops_per_s, 1),
+                round(x.percentile_ms(50), 2),
+                round(x.percentile_ms(95), 2),
+                round(x.percentile_ms(99), 2),
+                x.ops,
+                x.errors,
+                " ".join(f"{r.ops_per_s:.0f}" for r in x.rounds),
+            ]
+        )
+    print()
+    _common.print_table(
+        [
+            "measurement",
+            "workers",
+            "per s (median)",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "ops",
+            "errors",
+            "per round",
+        ],
+        rows,
+        title=f"Terminal top-ups, {args.rounds} x {args.seconds:g} s per measurement, {server.kind}",
+    )
+    p99 = top.percentile_ms(99)
+    ratio_ok, p99_ok = ratio >= RATIO_TARGET, p99 < P99_TARGET_MS
+    print()
+    _common.print_table(
+        ["figure", "value", "target", "met", "per round"],
+        [
+            [
+                "ratio_to_raw_sql = top-ups/s / raw transfers/s",
+                round(ratio, 3),
+                f">= {RATIO_TARGET}",
+                "yes" if ratio_ok else "NO",
+                " ".join(
+                    f"{a.ops_per_s / b.ops_per_s:.2f}" for a, b in zip(top.rounds, raw.rounds, strict=True)
+                ),
+            ],
+            [
+                "p99 latency of a top-up (ms)",
+                round(p99, 2),
+                f"< {P99_TARGET_MS:g}",
+                "yes" if p99_ok else "NO",
+                "",
+            ],
+            ["CPU per top-up: terminal clients (us)", round(top.client_us_per_op, 0), "-", "-", ""],
+            ["CPU per top-up: gunicorn workers (us)", round(server_us, 0), "-", "-", ""],
+            ["CPU per top-up: PostgreSQL backends (us)", round(db_us, 0), "-", "-", ""],
+            ["CPU per raw transfer: client + backend (us)", round(raw.cpu_us_per_op, 0), "-", "-", ""],
+        ],
+    )
+    if not math.isnan(other_load) and other_load > BUSY:
+        print(
+            f"WARNING: other processes used up to {100 * other_load:.0f}% of the machine's CPU during the"
+            " measurements: the figures are depressed and noisy. Re-run on a quiet machine."
+        )
+    for x in (top, raw):
+        if x.first_error:
+            print(f"\nfirst error in '{x.label}':\n{x.first_error}", file=sys.stderr)
+
+    problems = _common.check_ledger()
+    violations = {name: found for name, found in problems.items() if found}
+    print()
+    for name, found in problems.items():
+        print(f"check_ledger: {'ok  ' if not found else 'FAIL'} {name}")
+        for problem in found[:10]:
+            print(f"    - {problem}")
+    failed = top.errors + raw.errors
+    print(
+        f"check_ledger: {'ledger is consistent' if not violations else 'VIOLATIONS FOUND'};"
+        f" whole benchmark {time.perf_counter() - t0:.0f} s"
+    )
+    _common.print_json(
+        {
+            "bench": "terminals",
+            "workers": n,
+            "server": server.kind,
+            "topups_per_s": round(top.ops_per_s, 1),
+            "p50_ms": round(top.percentile_ms(50), 3),
+            "p95_ms": round(top.percentile_ms(95), 3),
+            "p99_ms": round(p99, 3),
+            "raw_sql_tps": round(raw.ops_per_s, 1),
+            "raw_sql_p99_ms": round(raw.percentile_ms(99), 3),
+            "ratio_to_raw_sql": round(ratio, 3),
+            "ratio_target": RATIO_TARGET,
+            "ratio_met": ratio_ok,
+            "p99_target_ms": P99_TARGET_MS,
+            "p99_met": p99_ok,
+            "client_cpu_us": round(top.client_us_per_op, 1),
+            "server_cpu_us": round(server_us, 1),
+            "db_cpu_us": round(db_us, 1),
+            "raw_sql_cpu_us": round(raw.cpu_us_per_op, 1),
+            "max_other_load": round(other_load, 3) if not math.isnan(other_load) else None,
+            "topups": top.ops,
+            "errors": failed,
+            "check_ledger_ok": not violations,
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "database": db.name,
+            **_common.machine(),
+        }
+    )
+    return 1 if failed or violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
