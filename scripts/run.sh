@@ -6,8 +6,9 @@
 # DATABASE_URL / CELERY_BROKER_URL / REDIS_URL to run it on PostgreSQL and Redis instead.
 #
 # It migrates, loads the demo data (idempotent), then starts the web server (runserver on
-# 127.0.0.1:$PORT) and a Celery worker with beat embedded (-B). Ctrl-C, or the web server
-# stopping, stops the worker too.
+# 127.0.0.1:$PORT), a Celery worker with beat embedded (-B) and the demo shop (examples/shop/, a
+# merchant's own server on 127.0.0.1:$SHOP_PORT, default 8001). Ctrl-C, or the web server
+# stopping, stops the worker and the shop too.
 set -euo pipefail
 
 # Resolve VAR_DIR against the caller's directory before moving to the project root.
@@ -30,6 +31,11 @@ fi
 HOST=127.0.0.1
 PORT="${PORT:-8000}"
 BASE_URL="http://$HOST:$PORT"
+# Checkout links in the merchant API's answers point at this server.
+export PLATFORM_URL="${PLATFORM_URL:-$BASE_URL}"
+export SHOP_PORT="${SHOP_PORT:-8001}"
+SHOP_URL="http://$HOST:$SHOP_PORT"
+export DEMO_SHOP_CONFIG="$VAR_DIR/demo-shop.json"
 export DEMO_ADMIN_PASSWORD="${DEMO_ADMIN_PASSWORD:-demo-admin-only}"
 DEMO_ADMIN_PHONE="+381600000001"
 
@@ -37,29 +43,31 @@ echo "== database: ${DATABASE_URL:+\$DATABASE_URL}${DATABASE_URL:-SQLite $VAR_DI
 echo "== broker:   ${CELERY_BROKER_URL:+\$CELERY_BROKER_URL}${CELERY_BROKER_URL:-filesystem $VAR_DIR/broker}"
 "$PY" manage.py migrate --noinput
 "$PY" manage.py seed_demo
+"$PY" manage.py seed_demo_shop  # the demo merchant; its API key and secret go to $DEMO_SHOP_CONFIG
 "$PY" manage.py seed_demo_activity  # two weeks of demo wallet activity for the back-office dashboard
 "$PY" manage.py seal_ledger  # the hash chain of the journal (then Celery beat every minute)
 DEMO_TOTP_URI="$("$PY" manage.py demo_totp --uri 2>/dev/null)"
 
 WEB_PID=""
 WORKER_PID=""
+SHOP_PID=""
 stop() {
   trap - EXIT INT TERM
   local pid
-  for pid in $WEB_PID $WORKER_PID; do
+  for pid in $WEB_PID $WORKER_PID $SHOP_PID; do
     kill -TERM "$pid" 2>/dev/null || true
   done
   # Celery's warm shutdown lets running tasks finish (a few seconds on the filesystem broker);
   # give it a while, then insist.
   for _ in $(seq 300); do
     local alive=""
-    for pid in $WEB_PID $WORKER_PID; do
+    for pid in $WEB_PID $WORKER_PID $SHOP_PID; do
       kill -0 "$pid" 2>/dev/null && alive=1
     done
     [[ -z "$alive" ]] && break
     sleep 0.1
   done
-  for pid in $WEB_PID $WORKER_PID; do
+  for pid in $WEB_PID $WORKER_PID $SHOP_PID; do
     kill -0 "$pid" 2>/dev/null && echo "== $pid did not stop in time: killing it" && kill -KILL "$pid"
   done
   wait 2>/dev/null || true
@@ -76,6 +84,9 @@ trap 'exit 143' TERM
 WORKER_PID=$!
 "$PY" manage.py runserver --noreload "$HOST:$PORT" &
 WEB_PID=$!
+# The demo shop: a standalone program (no Django) that uses only the public merchant API.
+"$PY" examples/shop/shop.py &
+SHOP_PID=$!
 
 # Wait for /healthz (runserver starts in a second or two), then say where to go.
 status() {
@@ -98,6 +109,13 @@ for _ in $(seq 60); do
 done
 
 root="$(status "$BASE_URL/")"
+shop=0
+for _ in $(seq 20); do
+  kill -0 "$SHOP_PID" 2>/dev/null || break
+  shop="$(status "$SHOP_URL/")"
+  [[ "$shop" == 200 ]] && break
+  sleep 0.25
+done
 
 echo
 echo "================================================================================"
@@ -112,6 +130,13 @@ fi
 echo "   admin         $BASE_URL/admin/"
 echo "   API docs      $BASE_URL/api/docs/   (OpenAPI schema: $BASE_URL/api/schema/)"
 echo "   health        $BASE_URL/healthz"
+echo "   SMS outbox    $BASE_URL/dev/sms/   (where the demo's PINs arrive)"
+if [[ "$shop" == 200 ]]; then
+  echo "   demo shop     $SHOP_URL/   <- start here: buy, pay with a customer's wallet and PIN"
+else
+  echo " WARNING: the demo shop at $SHOP_URL/ is not answering (SHOP_PORT busy? see the log above);"
+  echo "   the platform runs without it."
+fi
 echo
 echo " Admin login (DEMO ONLY, never use these anywhere real):"
 echo "   phone $DEMO_ADMIN_PHONE   password $DEMO_ADMIN_PASSWORD   + authenticator (TOTP) code:"
@@ -119,16 +144,18 @@ echo "   current code: $PY manage.py demo_totp"
 echo "   or add to an authenticator app: $DEMO_TOTP_URI"
 echo "   dashboard     $BASE_URL/admin/reports/"
 echo " Demo customers: +381600000002, +381600000003, +381600000004 / demo-customer-only"
+echo " Demo merchant (Demo shop d.o.o., pages at $BASE_URL/merchant/): +381600000009 / demo-merchant-only"
 echo "================================================================================"
 echo
 
-# Whichever stops first (normally the web server), the trap stops the other.
+# Whichever stops first (normally the web server), the trap stops the others. (The shop stopping
+# alone stops nothing: the platform does not need it.)
 set +e
 wait -n "$WEB_PID" "$WORKER_PID"
 code=$?
 if ! kill -0 "$WEB_PID" 2>/dev/null; then
-  echo "== the web server stopped (exit $code); stopping the worker"
+  echo "== the web server stopped (exit $code); stopping the worker and the shop"
 else
-  echo "== the Celery worker stopped (exit $code); stopping the web server"
+  echo "== the Celery worker stopped (exit $code); stopping the web server and the shop"
 fi
 exit "$code"

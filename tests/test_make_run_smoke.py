@@ -1,7 +1,8 @@
 """`make run` works on a bare machine: scripts/run.sh, started with no DATABASE_URL, REDIS_URL or
 CELERY_BROKER_URL (so on SQLite and the filesystem broker, in a temporary VAR_DIR), migrates,
-loads the demo data, serves /healthz, /api/schema/ and the admin login it prints, leaves a
-consistent ledger, and stops its Celery worker and beat when it is stopped."""
+loads the demo data, serves /healthz, /api/schema/ and the admin login it prints, starts the demo
+shop (whose Buy creates a payment through the merchant API and leads to the platform's checkout),
+leaves a consistent ledger, and stops its Celery worker and beat and the shop when it is stopped."""
 
 import http.cookiejar
 import json
@@ -36,8 +37,11 @@ STRIPPED = (
     "VAR_DIR",
     "PORT",
     "DEMO_ADMIN_PASSWORD",
+    "PLATFORM_URL",
+    "SHOP_PORT",
+    "DEMO_SHOP_CONFIG",
 )
-START_TIMEOUT = 60  # seconds; it is ready in about 5 on an idle 2-core machine
+START_TIMEOUT = 120  # seconds; a fresh start (migrate, demo data) took up to 60 on a busy 2-core machine
 STOP_TIMEOUT = 40  # run.sh gives Celery's warm shutdown up to 30 s before killing it
 
 
@@ -47,9 +51,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _bare_env(var_dir: Path, port: int) -> dict:
+def _bare_env(var_dir: Path, port: int, shop_port: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in STRIPPED}
-    env.update(VAR_DIR=str(var_dir), PORT=str(port), PYTHONUNBUFFERED="1", RUN_PYTHON=sys.executable)
+    env.update(
+        VAR_DIR=str(var_dir),
+        PORT=str(port),
+        SHOP_PORT=str(shop_port),
+        PYTHONUNBUFFERED="1",
+        RUN_PYTHON=sys.executable,
+    )
     return env
 
 
@@ -132,28 +142,39 @@ def _stop(proc: subprocess.Popen) -> list[str]:
     return strays
 
 
+def _buy_at_the_shop(shop: str) -> tuple[int, str]:
+    """Presses Buy on the demo shop's first product; returns the status and Location."""
+    opener = urllib.request.build_opener(_NoRedirect())
+    form = urllib.parse.urlencode({"product": "beans", "quantity": "1"}).encode()
+    try:
+        with opener.open(urllib.request.Request(f"{shop}/buy", data=form), timeout=20) as response:
+            return response.status, response.read().decode(errors="replace")[:2000]
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Location", "")
+
+
 def _start(tmp_path: Path, attempt: int):
     var_dir = tmp_path / f"var{attempt}"
-    port = _free_port()
+    port, shop_port = _free_port(), _free_port()
     log_path = tmp_path / f"run{attempt}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             ["bash", str(ROOT / "scripts" / "run.sh")],
             cwd=ROOT,
-            env=_bare_env(var_dir, port),
+            env=_bare_env(var_dir, port, shop_port),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return proc, var_dir, port, log_path
+    return proc, var_dir, port, shop_port, log_path
 
 
 @pytest.mark.slow
 def test_make_run_serves_the_platform_on_embedded_defaults_and_stops_cleanly(tmp_path):
     for attempt in range(3):
-        proc, var_dir, port, log_path = _start(tmp_path, attempt)
-        base = f"http://127.0.0.1:{port}"
+        proc, var_dir, port, shop_port, log_path = _start(tmp_path, attempt)
+        base, shop = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{shop_port}"
         health = None
         try:
             deadline = time.monotonic() + START_TIMEOUT
@@ -168,6 +189,10 @@ def test_make_run_serves_the_platform_on_embedded_defaults_and_stops_cleanly(tmp
                 continue  # another process took the port between our probe and runserver: retry
             assert health is not None, f"/healthz never answered 200; run.sh said:\n{log[-5000:]}"
             assert health == {"status": "ok", "database": "ok", "broker": "ok"}
+            banner = time.monotonic() + 15  # what to open is printed once the demo shop answers too
+            while "Demo customers:" not in log and time.monotonic() < banner:
+                time.sleep(0.2)
+                log = log_path.read_text(errors="replace")
             assert (var_dir / "db.sqlite3").exists(), "the database is not the SQLite file in VAR_DIR"
             assert (var_dir / "broker").is_dir(), "the broker is not the filesystem transport in VAR_DIR"
 
@@ -185,7 +210,7 @@ def test_make_run_serves_the_platform_on_embedded_defaults_and_stops_cleanly(tmp
                 code = subprocess.run(
                     [sys.executable, "manage.py", "demo_totp"],
                     cwd=ROOT,
-                    env=_bare_env(var_dir, port),
+                    env=_bare_env(var_dir, port, shop_port),
                     capture_output=True,
                     text=True,
                     timeout=60,
@@ -196,10 +221,21 @@ def test_make_run_serves_the_platform_on_embedded_defaults_and_stops_cleanly(tmp
                     break
             assert result == (302, "/admin/")
 
+            # The demo shop answers, and its Buy creates a payment through the merchant API (with
+            # the key seed_demo_shop wrote) and sends the browser to this platform's checkout.
+            assert f"demo shop     {shop}/" in log, log[-3000:]
+            status, body = _get(f"{shop}/")
+            assert status == 200 and b"Espresso beans" in body, (status, body[:500])
+            status, location = _buy_at_the_shop(shop)
+            assert status == 303 and re.fullmatch(rf"{base}/pay/pay_[\w-]+/", location), (status, location)
+            status, body = _get(location)
+            assert status == 200 and b"Demo shop d.o.o." in body
+            assert (var_dir / "demo-shop.json").stat().st_mode & 0o077 == 0  # the key is private
+
             check = subprocess.run(
                 [sys.executable, "manage.py", "check_ledger"],
                 cwd=ROOT,
-                env=_bare_env(var_dir, port),
+                env=_bare_env(var_dir, port, shop_port),
                 capture_output=True,
                 text=True,
                 timeout=60,
@@ -214,7 +250,7 @@ def test_make_run_serves_the_platform_on_embedded_defaults_and_stops_cleanly(tmp
                     "SELECT COUNT(*) FROM wallet_account WHERE kind = 'customer'"
                 ).fetchone()
             assert codes == set(SYSTEM_ACCOUNTS)
-            assert {("merchant", "Demo shop"), ("agent", "Demo agent")} <= business
+            assert {("merchant", "Demo shop d.o.o."), ("agent", "Demo agent")} <= business
             assert customers == (3,)
         finally:
             strays = _stop(proc)

@@ -1,5 +1,6 @@
 """Demo data for `make run`: a staff user, three customers with wallets (two funded by a cash
-top-up), a merchant, an agent (terminal operator) and every system account.
+top-up), an agent (terminal operator) and every system account. (The demo merchant, with its
+shop, is merchants' `seed_demo_shop`: wallet knows nothing of merchants.)
 
 Everything goes through the services and `ledger.post`, with fixed phone numbers, names and
 idempotency references, so running it again changes nothing. DEMO ONLY: the staff password is
@@ -29,7 +30,6 @@ DEMO_CUSTOMERS = [
     ("+381600000003", "Marko", "Demo", 125_000),
     ("+381600000004", "Jelena", "Demo", 0),
 ]
-DEMO_MERCHANT = "Demo shop"
 DEMO_AGENT = "Demo agent"
 # The demo staff user's second factor (TOTP, RFC 6238). DEMO ONLY: the key is public (it is the
 # RFC's own test key, "12345678901234567890"); add it to an authenticator app, or print the current
@@ -40,7 +40,7 @@ DEMO_TOTP_DEVICE = "demo authenticator"
 
 class Command(BaseCommand):
     help = (
-        "Loads demo data (staff user, customers, wallets, merchant, agent, system accounts). "
+        "Loads demo data (staff user, customers, wallets, agent, system accounts). "
         "Idempotent. Demo only: refused with PLATFORM_ENV=production."
     )
 
@@ -72,11 +72,11 @@ class Command(BaseCommand):
                 services.system_account(code, currency)
             clearing = services.system_account("terminal_cash_clearing", currency)
 
-            for kind, name in ((Account.Kind.MERCHANT, DEMO_MERCHANT), (Account.Kind.AGENT, DEMO_AGENT)):
-                exists = Account.objects.filter(kind=kind, name=name, currency=currency).exists()
-                self._account(exists, name)
-                if not exists:
-                    services.open_business_account(kind=kind, name=name, currency=currency)
+            kind = Account.Kind.AGENT
+            exists = Account.objects.filter(kind=kind, name=DEMO_AGENT, currency=currency).exists()
+            self._account(exists, DEMO_AGENT)
+            if not exists:
+                services.open_business_account(kind=kind, name=DEMO_AGENT, currency=currency)
 
             for phone, first_name, last_name, top_up in DEMO_CUSTOMERS:
                 user = self._user(phone, DEMO_CUSTOMER_PASSWORD, first_name=first_name, last_name=last_name)
