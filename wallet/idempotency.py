@@ -10,6 +10,7 @@ and the service's own ledger reference makes it return the first result: two lay
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -17,7 +18,7 @@ import re
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import Error, connection
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import APIException
@@ -86,17 +87,35 @@ def idempotent(view_method):
         except (DomainError, APIException) as exc:
             response = view.handle_exception(exc)
         except BaseException:
-            IdempotencyRecord.objects.filter(pk=record_id).delete()
+            _release(record_id)
             raise
         if response.status_code >= 500:
-            IdempotencyRecord.objects.filter(pk=record_id).delete()
+            _release(record_id)
         else:
-            IdempotencyRecord.objects.filter(pk=record_id).update(
-                status_code=response.status_code, response_body=response.data
-            )
+            try:
+                IdempotencyRecord.objects.filter(pk=record_id).update(
+                    status_code=response.status_code, response_body=response.data
+                )
+            except Error:  # the connection died after the business commit: the retry runs the
+                _release(record_id)  # view again and the service's own reference replays it
+                raise
         return response
 
     return wrapper
+
+
+def _release(record_id: int) -> None:
+    """Gives the key back after a failure, so that the client's retry runs again at once. If the
+    database connection died under the request (the usual cause of a 503), the release is made on
+    a new connection: else the key would answer 409 `request_in_progress` until STALE_AFTER."""
+    try:
+        IdempotencyRecord.objects.filter(pk=record_id).delete()
+    except Error:  # OperationalError, InterfaceError (connection already closed), ...
+        if connection.in_atomic_block:
+            return  # the caller's transaction decides; the claim goes stale in STALE_AFTER
+        connection.close()
+        with contextlib.suppress(Error):  # the database is really down: stale in STALE_AFTER
+            IdempotencyRecord.objects.filter(pk=record_id).delete()
 
 
 def _claim(scope: str, key: str, digest: str) -> tuple[int | None, Response | None]:
