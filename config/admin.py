@@ -15,6 +15,7 @@ app's `@admin.register(...)` is covered without changing that app:
 
 from __future__ import annotations
 
+from axes.backends import AxesStandaloneBackend
 from axes.handlers.database import AxesDatabaseHandler
 from django import forms
 from django.contrib import admin
@@ -218,6 +219,16 @@ class BackOfficeSite(OTPAdminSite):
 
 
 # --- django-axes, for the staff login only --------------------------------------------------------
+
+
+class AdminOnlyAxesBackend(AxesStandaloneBackend):
+    """Axes' check before the password, for logins that come with a request. Calls without one
+    (Django's test Client.login, scripts) are never an admin login: nothing for axes to judge."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
 
 class AdminOnlyAxesHandler(AxesDatabaseHandler):

@@ -373,7 +373,7 @@ CELERY_BEAT_SCHEDULE["vouchers-forget-receipt-seeds"] = {
 INSTALLED_APPS.append("axes")
 # Axes first: it refuses a locked-out admin login before any password is checked.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "config.admin.AdminOnlyAxesBackend",  # axes.backends.AxesStandaloneBackend, admin logins only
     "django.contrib.auth.backends.ModelBackend",
 ]
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")

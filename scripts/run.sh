@@ -44,9 +44,9 @@ echo "== broker:   ${CELERY_BROKER_URL:+\$CELERY_BROKER_URL}${CELERY_BROKER_URL:
 "$PY" manage.py migrate --noinput
 "$PY" manage.py seed_demo
 "$PY" manage.py seed_demo_shop  # the demo merchant; its API key and secret go to $DEMO_SHOP_CONFIG
-"$PY" manage.py seed_demo_activity  # two weeks of demo wallet activity for the back-office dashboard
-"$PY" manage.py seal_ledger  # the hash chain of the journal (then Celery beat every minute)
-DEMO_TOTP_URI="$("$PY" manage.py demo_totp --uri 2>/dev/null)"
+"$PY" manage.py seed_demo_activity  # two weeks of demo activity for the dashboard; seals the journal
+# The demo staff user's authenticator key (DEMO ONLY, public: seed_demo's DEMO_TOTP_KEY in base32).
+DEMO_TOTP_URI="otpauth://totp/PayWallet%20back%20office:%2B381600000001?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=PayWallet%20back%20office"
 
 WEB_PID=""
 WORKER_PID=""

@@ -3,6 +3,7 @@ the sealed journal and the reports dashboard (imported by wallet/admin.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 
@@ -49,10 +50,8 @@ class CustomerSupportAdmin(admin.ModelAdmin):
         results, duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         if term and sum(c.isdigit() for c in term) >= 6:
-            try:
+            with contextlib.suppress(InvalidPhoneNumber):
                 results = results | queryset.filter(phone=normalize_phone(term))
-            except InvalidPhoneNumber:
-                pass
         return results, duplicates
 
     @admin.display(description="wallet")

@@ -64,7 +64,8 @@ def stacked_bars(
                 f' fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(row["label"])} {escape(label)}:'
                 f" {_major(value)}</title></rect>"
             )
-        if n <= 16 or i % 2 == 0:
+        every = max(1, int(36 // slot) + (1 if slot < 36 else 0))
+        if i % every == 0:
             parts.append(
                 f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" {FONT} text-anchor="middle">'
                 f"{escape(row['label'])}</text>"
@@ -105,8 +106,8 @@ def horizontal_bars(
         parts.append(
             f'<rect x="{x:.1f}" y="{y + 3}" width="{max(w, 0.5):.1f}" height="{row_h - 7}" fill="{fill}"/>'
         )
-        tx = (x + w + 4) if value >= 0 else (x - 4)
-        anchor = "start" if value >= 0 else "end"
+        tx = (x + w + 4) if value >= 0 else (axis + 4)  # a negative value's text right of the axis
+        anchor = "start"
         text = escape(value_format(value))
         parts.append(f'<text x="{tx:.1f}" y="{y + 14}" {FONT} text-anchor="{anchor}">{text}</text>')
     parts.append(f'<line x1="{axis:.1f}" x2="{axis:.1f}" y1="{top}" y2="{height - 6}" stroke="#999"/>')

@@ -1,11 +1,11 @@
-"""Staff roles as auth groups with permissions, kept in sync with ROLES by `setup_roles`
-(run after every `migrate`, and by `manage.py setup_roles` / seed_demo).
+"""Staff roles as auth groups with permissions, kept in sync with ROLES by `setup_roles` (run after
+every `migrate`, and by `manage.py setup_roles` / seed_demo).
 
-A role lists permission patterns "app_label.codename" ("-pattern" takes away), matched with
-fnmatch against the permissions that exist, so a model added later by another app is attached without touching this
-file when a pattern already covers it ("acquiring.*", "merchants.view_*"). To give a role a new
-model's permissions, add a pattern here; the next `migrate` applies it. A group is synced exactly
-(permissions not matched are removed); people are put in groups on the user's admin page.
+A role lists permission patterns "app_label.codename" ("-pattern" takes away), matched with fnmatch
+against the permissions that exist, so a model added later by another app is attached without
+touching this file when a pattern already covers it ("acquiring.*", "merchants.view_*"). To give a
+role a new model's permissions, add a pattern here; the next `migrate` applies it. A group is synced
+exactly (permissions not matched are removed); people are put in groups on the user's admin page.
 """
 
 from fnmatch import fnmatchcase

@@ -1,11 +1,11 @@
-"""Demo activity for the back-office dashboard: wallet activity on each of the past days (cash
-top-ups, transfers, payments to the demo merchant, withdrawals), posted through
-ledger.post with fixed references and a seeded generator, so running it again changes nothing.
+"""Demo activity for the back-office dashboard: wallet activity on each of the past days (cash top-ups,
+transfers, payments to the demo merchant, withdrawals), posted through ledger.post with fixed
+references and a seeded generator, so running it again changes nothing.
 
 Run after seed_demo (and seed_demo_shop, whose merchant receives the payments; without a merchant
-account the payments are left out). Vouchers and card payments are left to their own apps'
-services (their books are checked against their own records). DEMO ONLY: the entries are dated in the past by giving
-ledger.post a past clock, which nothing but this command does; refused in production.
+account the payments are left out). Vouchers and card payments are left to their own apps' services
+(their books are checked against their own records). DEMO ONLY: the entries are dated in the past by
+giving ledger.post a past clock, which nothing but this command does; refused in production.
 """
 
 import datetime
@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from wallet import ledger, services
+from wallet import ledger, sealing, services
 from wallet.management.commands.seed_demo import DEMO_CUSTOMERS
 from wallet.models import Account, Entry
 
@@ -35,6 +35,7 @@ class Command(BaseCommand):
             raise CommandError("seed_demo_activity posts made-up entries: not in production.")
         if Entry.objects.filter(reference__startswith=PREFIX).exists():
             self.stdout.write("Demo activity already posted; nothing changed.")
+            self._seal()
             return
         currency = settings.PLATFORM_CURRENCY
         wallets = list(
@@ -51,6 +52,11 @@ class Command(BaseCommand):
         with transaction.atomic():
             count = post_history(days=days, currency=currency, wallets=wallets)
         self.stdout.write(self.style.SUCCESS(f"Posted {count} demo entries over the last {days} days."))
+        self._seal()
+
+    def _seal(self):
+        # The hash chain of the journal now, rather than at the first beat a minute later.
+        self.stdout.write(f"Sealed {sealing.seal_all()} entries into the journal's hash chain.")
 
 
 def post_history(*, days: int, currency: str, wallets: list[int]) -> int:
