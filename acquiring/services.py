@@ -864,9 +864,11 @@ def end_of_day(*, business_date: date | None = None) -> list[SettlementBatch]:
             # until this one ends: every id up to the maximum read below is committed and visible.
             with connection.cursor() as cursor:
                 cursor.execute("LOCK TABLE acquiring_movement IN SHARE ROW EXCLUSIVE MODE")
-        currencies = set(
-            Movement.objects.filter(merchant__isnull=False).values_list("currency", flat=True).distinct()
-        ) | set(SettlementBatch.objects.values_list("currency", flat=True).distinct())
+        # a movement is in its merchant's currency (create_payment checks it): reading the
+        # merchants' currencies spares a scan of the movements
+        currencies = set(Merchant.objects.values_list("account__currency", flat=True).distinct()) | set(
+            SettlementBatch.objects.values_list("currency", flat=True).distinct()
+        )
         batches = []
         for currency in sorted(currencies or {settings.PLATFORM_CURRENCY}):
             batches.append(_settle(business_date, currency))
