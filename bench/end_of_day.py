@@ -100,7 +100,7 @@ def generate(cursor, merchant_ids: list[int], n: int, entry_id: int, run: str) -
                'tok_' || md5(g::text), 'visa', lpad(mod(g, 10000)::text, 4, '0'), 12, 2030, 'simulator',
                'SIM' || g, lpad(mod(g, 1000000)::text, 6, '0'), lpad(g::text, 12, '0'), '00', '', '', '', '',
                %s, now(), now(), now(), now(), now()
-        FROM generate_series(1, %s) AS g JOIN bench_merchants bm ON bm.i = mod(g, {m})
+        FROM generate_series(1::bigint, %s) AS g JOIN bench_merchants bm ON bm.i = mod(g, {m})
         """,
         [entry_id, n],
     )
