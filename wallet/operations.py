@@ -3,7 +3,6 @@ errors and the one way a status changes. No model imports here, so models may us
 
 from __future__ import annotations
 
-from django.db import connection
 from django.utils import timezone
 
 from config.errors import DomainError
@@ -63,14 +62,6 @@ def transition(operation, to: str, *, at=None) -> list[str]:
 
 
 def system_account_id(code: str, currency: str) -> int:
-    """services.system_account_id, safe inside a money transaction.
+    from . import services  # here, not above: models import this module, services import models
 
-    services caches the id of a system account it opens; opened inside a transaction that then
-    rolls back (a refused payment), the cached id would point at no row for the life of the
-    process. Inside a transaction an account not yet cached is looked up (or opened) uncached."""
-    from . import services
-
-    key = (code, currency)
-    if key in services._system_ids or not connection.in_atomic_block:
-        return services.system_account_id(code, currency)
-    return services.system_account(code, currency).pk
+    return services.system_account_id(code, currency)

@@ -48,10 +48,14 @@ def system_account(code: str, currency: str | None = None) -> Account:
 
 
 def system_account_id(code: str, currency: str | None = None) -> int:
+    """The id of a system account, cached per process once it is known to be committed: an
+    account opened inside a transaction that then rolls back must not stay cached."""
     key = (code, currency or settings.PLATFORM_CURRENCY)
-    if key not in _system_ids:
-        _system_ids[key] = system_account(*key).pk
-    return _system_ids[key]
+    if key in _system_ids:
+        return _system_ids[key]
+    pk = system_account(*key).pk
+    transaction.on_commit(lambda: _system_ids.__setitem__(key, pk))  # at once when not in a transaction
+    return pk
 
 
 def open_wallet(*, user: User, currency: str | None = None) -> Account:

@@ -100,7 +100,8 @@ def test_failed_sends_are_retried_with_growing_delays_and_every_attempt_is_recor
     assert services.deliver(notification_id=row.pk) == "failed"
     row.refresh_from_db()
     assert (row.status, row.attempts, row.next_attempt_at) == ("failed", len(delays) + 1, None)
-    assert [round(w) for w in waits] == delays
+    # Each wait is the schedule's delay, give or take the time the attempt itself took.
+    assert all(delay <= wait < delay + 5 for wait, delay in zip(waits, delays, strict=True)), waits
     tries = list(row.delivery_attempts.all())
     assert len(tries) == len(delays) + 1 == len(twilio.requests)
     assert all(not t.ok and "503" in t.error and t.backend == "twilio" for t in tries)
