@@ -250,6 +250,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # axes announces itself at INFO in every process it starts in.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Notifications (notifications/): SMS, email, portal notices ------------------------------
