@@ -59,6 +59,11 @@ class Merchant(models.Model):
     webhook_secret = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     activated_at = models.DateTimeField(null=True, blank=True)
+    # A biller (service provider): its tariff plan's service code (blank: `merchant:<id>`) and the
+    # fields a bill payment to it needs, validated by merchants.bills.validate_bill_fields:
+    # [{"name", "label", "kind": text|digits|months|phone, "required", "pattern", "min", "max"}].
+    tariff_service = models.CharField(_("tariff service code"), max_length=64, blank=True)
+    bill_fields = models.JSONField(_("bill payment fields"), default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -148,6 +153,7 @@ class PaymentRequest(models.Model):
     payer_fee = models.BigIntegerField(default=0)
     merchant_fee = models.BigIntegerField(default=0)
     tariff_version_id = models.BigIntegerField(null=True, blank=True)
+    tariff_params = models.JSONField(default=dict, blank=True)  # e.g. {"months": 7} for the fee
     refunded_amount = models.BigIntegerField(default=0)
     entry = models.ForeignKey(
         "wallet.Entry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

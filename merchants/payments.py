@@ -55,8 +55,9 @@ def fingerprint(**fields) -> str:
 
 
 def service_code(merchant: Merchant) -> str:
-    """The tariff plan of a merchant is found by this code (tariffs knows nothing of merchants)."""
-    return f"merchant:{merchant.pk}"
+    """The tariff plan of a merchant is found by this code (tariffs knows nothing of merchants);
+    a biller names a shared plan (e.g. `bill:water`)."""
+    return merchant.tariff_service or f"merchant:{merchant.pk}"
 
 
 # --- create -------------------------------------------------------------------------------------
@@ -74,6 +75,7 @@ def create_payment(
     return_url: str = "",
     cancel_url: str = "",
     expires_in: timedelta = DEFAULT_EXPIRY,
+    tariff_params: dict | None = None,
 ) -> tuple[PaymentRequest, bool]:
     """Returns (payment, created). The same order_id with the same content returns the first
     payment; with other content it is refused. Amount must equal the sum of the lines."""
@@ -89,6 +91,7 @@ def create_payment(
         customer_phone=phone,
         return_url=return_url,
         cancel_url=cancel_url,
+        **({"tariff_params": tariff_params} if tariff_params else {}),
     )
     with transaction.atomic():
         existing = PaymentRequest.objects.filter(merchant=merchant, order_id=order_id).first()
@@ -108,6 +111,7 @@ def create_payment(
             cancel_url=cancel_url,
             request_fingerprint=digest,
             expires_at=now + expires_in,
+            tariff_params=tariff_params or {},
             created_at=now,
             updated_at=now,
         )
@@ -151,7 +155,10 @@ def _check_open(payment: PaymentRequest, now) -> None:
 
 def quote(payment: PaymentRequest) -> tariffs.Quote:
     return tariffs.quote(
-        service=service_code(payment.merchant), amount=payment.amount, currency=payment.currency
+        service=service_code(payment.merchant),
+        amount=payment.amount,
+        currency=payment.currency,
+        params=payment.tariff_params or None,
     )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import bill_views, views
 
 app_name = "merchants"
 
@@ -9,6 +9,8 @@ urlpatterns = [
     path("pay/<str:public_id>/confirm/", views.confirm, name="confirm"),
     path("pay/<str:public_id>/leave/", views.leave, name="leave"),
     path("pay/<str:public_id>/receipt/", views.receipt, name="receipt"),
+    path("bills/", bill_views.catalogue, name="bills"),
+    path("bills/<int:merchant_id>/", bill_views.bill_form, name="bill"),
     path("merchant/", views.merchant_home, name="home"),
     path("merchant/payments.csv", views.merchant_payments_csv, name="payments-csv"),
     path("merchant/payments/<str:public_id>/", views.merchant_payment, name="payment"),

@@ -44,6 +44,7 @@ echo "== broker:   ${CELERY_BROKER_URL:+\$CELERY_BROKER_URL}${CELERY_BROKER_URL:
 "$PY" manage.py migrate --noinput
 "$PY" manage.py seed_demo
 "$PY" manage.py seed_demo_shop  # the demo merchant; its API key and secret go to $DEMO_SHOP_CONFIG
+"$PY" manage.py seed_demo_billers  # Vodovod (water) and RTS pretplata (broadcasting) at /bills/
 "$PY" manage.py seed_demo_activity  # two weeks of demo activity for the dashboard; seals the journal
 # The demo staff user's authenticator key (DEMO ONLY, public: seed_demo's DEMO_TOTP_KEY in base32).
 DEMO_TOTP_URI="otpauth://totp/PayWallet%20back%20office:%2B381600000001?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=PayWallet%20back%20office"
