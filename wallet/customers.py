@@ -22,7 +22,7 @@ from config.errors import DomainError
 
 from . import notify, pins, throttle
 from .errors import AccountNotActive, AccountNotVerified, InvalidPhoneNumber
-from .models import Account, Tier, User
+from .models import Account, Tier, User, Withdrawal
 from .phones import normalize_phone
 
 VERIFY_PHONE = "verify_phone"
@@ -422,6 +422,9 @@ def close_account(*, user: User) -> None:
         )
         if any(w.balance != 0 for w in wallets):
             raise BalanceNotZero()
+        # A withdrawal waiting for payout may still be rejected, and its money must come back.
+        if Withdrawal.objects.filter(account__in=wallets, status=Withdrawal.Status.REQUESTED).exists():
+            raise BalanceNotZero("A withdrawal still waits for payout: close the account once it is paid.")
         now = timezone.now()
         Account.objects.filter(pk__in=[w.pk for w in wallets]).update(
             status=Account.Status.CLOSED,

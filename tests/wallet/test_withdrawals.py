@@ -256,3 +256,15 @@ def test_staff_without_the_permission_get_no_decision_actions(ana, tariff):
     assert "Approve: paid out" not in page
     client.post("/admin/wallet/withdrawal/", {"action": "approve", "_selected_action": [withdrawal.pk]})
     assert Withdrawal.objects.get(pk=withdrawal.pk).status == "requested"
+
+
+def test_an_account_cannot_close_while_its_withdrawal_waits_for_payout(ana, tariff, staff):
+    withdrawal = confirm(start(ana, None, whole_balance=True))
+    assert ledger.balance(wallet_of(ana)) == 0
+    with pytest.raises(customers.BalanceNotZero) as info:
+        customers.close_account(user=ana)
+    assert "payout" in info.value.message
+    assert wallet_of(ana).status == Account.Status.ACTIVE
+
+    withdrawals.reject_withdrawal(withdrawal_id=withdrawal.pk, staff=staff, reason="wrong holder")
+    assert ledger.balance(wallet_of(ana)) == 1_000_000  # the money could come back
