@@ -140,10 +140,14 @@ def _describe(biller: Merchant, fields: dict) -> tuple[str, str]:
     return name[:200], described[:500]
 
 
-def start_bill_payment(*, biller: Merchant, payer, amount: int, fields: dict) -> PaymentRequest:
+def start_bill_payment(
+    *, biller: Merchant, payer, amount: int, fields: dict, order_id: str | None = None
+) -> PaymentRequest:
     """A payment request to the biller for this bill, payable only by `payer` (bound to their
     phone), priced by the biller's tariff with the bill's parameters. Nothing moves until the
-    customer confirms it on the checkout with the SMS PIN."""
+    customer confirms it on the checkout with the SMS PIN (or an authorised automatic payment
+    pays it, merchants/bill_templates.py, with its own `order_id`: the same one returns the
+    same request)."""
     if not is_biller(biller):
         raise NotABiller()
     if not isinstance(amount, int) or amount <= 0:
@@ -154,7 +158,7 @@ def start_bill_payment(*, biller: Merchant, payer, amount: int, fields: dict) ->
     line_name, description = _describe(biller, fields)
     payment, _created = payments.create_payment(
         merchant=biller,
-        order_id=f"bill-{uuid.uuid4().hex[:12]}",
+        order_id=order_id or f"bill-{uuid.uuid4().hex[:12]}",
         amount=amount,
         currency=biller.account.currency,
         lines=[payments.Line(name=line_name, quantity=1, unit_price=amount)],

@@ -226,36 +226,75 @@ def confirm_payment(*, payment: PaymentRequest, payer, pin: str) -> PaymentReque
             payment = _locked(payment.public_id)
             now = timezone.now()
             _check_open(payment, now)
-            merchant = payment.merchant
-            fee_revenue = wallet_services.system_account_id("fee_revenue", payment.currency)
-            legs = [
-                (wallet.pk, -payment.total_for_payer),
-                (merchant.account_id, payment.amount - payment.merchant_fee),
-            ]
-            if payment.payer_fee + payment.merchant_fee:
-                legs.append((fee_revenue, payment.payer_fee + payment.merchant_fee))
-            posted = ledger.post(
-                kind="payment",
-                reference=f"payment:{payment.public_id}",
-                currency=payment.currency,
-                legs=legs,
-                memo=f"{merchant.legal_name[:100]} order {payment.order_id}",
-            )
-            payment.entry_id = posted.entry_id
-            payment.status = Status.SUCCEEDED
-            payment.paid_at = payment.updated_at = now
-            payment.approval_code = f"{secrets.randbelow(10**6):06d}"
-            payment.save(update_fields=["entry", "status", "paid_at", "updated_at", "approval_code"])
-            _event(payment, "payment.succeeded")
-            notify.notify(
-                template="payment_receipt",
-                context=receipt_context(payment),
-                user=payer,
-                channels=["email"] if payer.email else None,
-            )
+            _settle(payment, payer=payer, wallet=wallet, reference=f"payment:{payment.public_id}", now=now)
     except (InsufficientFunds, LimitExceeded, AccountNotActive) as exc:
         _fail(payment.public_id, exc.code)
         raise
+    return payment
+
+
+def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now) -> None:
+    """The one money path of a payment (checkout PIN or an authorised schedule): one ledger entry
+    debits the wallet amount plus fee, credits the merchant and the fee revenue; the payment
+    succeeds, the merchant's webhook and the customer's receipt go out. Under the payment's lock."""
+    merchant = payment.merchant
+    fee_revenue = wallet_services.system_account_id("fee_revenue", payment.currency)
+    legs = [
+        (wallet.pk, -payment.total_for_payer),
+        (merchant.account_id, payment.amount - payment.merchant_fee),
+    ]
+    if payment.payer_fee + payment.merchant_fee:
+        legs.append((fee_revenue, payment.payer_fee + payment.merchant_fee))
+    posted = ledger.post(
+        kind="payment",
+        reference=reference,
+        currency=payment.currency,
+        legs=legs,
+        memo=f"{merchant.legal_name[:100]} order {payment.order_id}",
+    )
+    payment.entry_id = posted.entry_id
+    payment.status = Status.SUCCEEDED
+    payment.paid_at = payment.updated_at = now
+    payment.approval_code = f"{secrets.randbelow(10**6):06d}"
+    payment.save(update_fields=["entry", "status", "paid_at", "updated_at", "approval_code"])
+    _event(payment, "payment.succeeded")
+    notify.notify(
+        template="payment_receipt",
+        context=receipt_context(payment),
+        user=payer,
+        channels=["email"] if payer.email else None,
+    )
+
+
+def pay_authorised(*, payment: PaymentRequest, payer, reference: str) -> PaymentRequest:
+    """Pays `payment` without a PIN because the customer authorised it beforehand with one (an
+    automatic payment's schedule, wallet/autopay.py). Runs in the caller's transaction: a refusal
+    (funds, limits, a blocked wallet, a closed merchant) raises its DomainError and the caller's
+    savepoint takes the payment back to where it was. `reference` is the ledger reference, the
+    same for every attempt of one period: a payment already paid with it is returned as it is."""
+    if payment.customer_phone and payment.customer_phone != str(payer.phone):
+        raise WrongPayer()
+    wallet = selectors.wallet_of(payer, payment.currency)
+    refusal = customers.wallet_refusal(wallet)
+    if refusal is not None:
+        raise refusal
+    with transaction.atomic():
+        payment = _locked(payment.public_id)
+        if payment.status == Status.SUCCEEDED and payment.payer_id == payer.pk and payment.entry_id:
+            return payment
+        now = timezone.now()
+        _check_open(payment, now)
+        if payment.merchant.status != Merchant.Status.ACTIVE:
+            raise MerchantNotActive()
+        if payment.payer_id not in (None, payer.pk):
+            raise WrongPayer()
+        fee = quote(payment)
+        payment.payer = payer
+        payment.payer_fee = fee.payer_fee
+        payment.merchant_fee = fee.payee_fee
+        payment.tariff_version_id = fee.tariff_version_id
+        payment.save(update_fields=["payer", "payer_fee", "merchant_fee", "tariff_version_id"])
+        _settle(payment, payer=payer, wallet=wallet, reference=reference, now=now)
     return payment
 
 

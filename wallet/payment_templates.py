@@ -10,7 +10,11 @@ What a template pays is its `kind`. The wallet knows "p2p"; other apps add kinds
         pay=pay_bill_preauthorised,      # (schedule=, amount=, reference=) -> transfers.Executed
         amount_due=amount_on_the_bill,   # (schedule=, due_on=) -> int: for "up to a cap" schedules
         describe=lambda t: t.details["biller_name"],
+        use_url=lambda t: f"/bills/{t.details['biller_id']}/?template={t.pk}",
     ))
+
+`describe` names the payee wherever templates and automatic payments are listed; `use_url` is
+the page that pays a template by hand, filled in from it.
 
 `pay` runs inside the automatic payment's savepoint, without a PIN (the customer authorised the
 schedule once), must post exactly one ledger entry with `reference` and raise a DomainError to
@@ -25,6 +29,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from . import transfers
@@ -42,6 +47,7 @@ class PaymentKind:
     pay: Callable[..., transfers.Executed]
     amount_due: Callable[..., int] | None = None
     describe: Callable[[Any], str] = str
+    use_url: Callable[[Any], str] | None = None
 
 
 _kinds: dict[str, PaymentKind] = {}
@@ -60,6 +66,18 @@ def kind_of(code: str) -> PaymentKind:
 
 def kinds() -> dict[str, PaymentKind]:
     return dict(_kinds)
+
+
+def payee_of(obj) -> str:
+    """Who or what a template or automatic payment pays, as its kind describes it."""
+    kind = _kinds.get(obj.kind)
+    return kind.describe(obj) if kind is not None else str(obj.payee_phone or obj.kind)
+
+
+def use_url_of(template) -> str:
+    """The page that pays `template` by hand, or "" if its kind has none."""
+    kind = _kinds.get(template.kind)
+    return kind.use_url(template) if kind is not None and kind.use_url is not None else ""
 
 
 # --- the wallet's own kind: a P2P transfer ------------------------------------------------------------
@@ -92,6 +110,7 @@ register_kind(
         clean=_clean_p2p,
         pay=_pay_p2p,
         describe=lambda obj: str(obj.payee_phone),
+        use_url=lambda template: f"{reverse('wallet:transfer')}?template={template.pk}",
     )
 )
 

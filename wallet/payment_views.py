@@ -216,6 +216,8 @@ def templates(request):
 @login_required
 def template_edit(request, pk=None):
     template = payment_templates.template_of(request.user, pk) if pk is not None else None
+    if template is not None and template.kind != "p2p":  # another app's kind: its own page edits it
+        return redirect(payment_templates.use_url_of(template) or "wallet:templates")
     initial = {}
     if template is not None:
         initial = {
