@@ -72,9 +72,31 @@ _BIGINT = 2**63 - 1
 REFUSED_WALLET_STATES = frozenset({Account.Status.BLOCKED, Account.Status.CLOSED, Account.Status.INACTIVE})
 
 
+@dataclass
+class Recorded:
+    """A succeeded TerminalTransaction row just inserted, as the answer needs it (building a model
+    instance would cost more than the INSERT on the hot path). Same attributes as the model."""
+
+    pk: int
+    txn_id: str
+    kind: str
+    amount: int
+    currency: str
+    created_at: object
+    entry_id: int
+    phone: str = ""
+    wallet_created: bool = False
+    voucher_id: int | None = None
+    voucher: object = None
+    status: str = TerminalTransaction.Status.SUCCEEDED
+    result: int = 0
+    error: str = ""
+    comment: str = "OK"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    txn: TerminalTransaction
+    txn: TerminalTransaction | Recorded
     replayed: bool  # True: the txn_id was done before; this is its first result again
     code: str | None = None  # the voucher code to print (change receipt, sold voucher)
 
@@ -192,19 +214,14 @@ def _insert_succeeded(
         row = cursor.fetchone()
     if row is None:
         raise _Recorded()
-    return TerminalTransaction(
+    return Recorded(
         pk=row[0],
-        terminal_id=terminal.id,
         txn_id=txn_id,
         kind=kind,
-        status=TerminalTransaction.Status.SUCCEEDED,
-        result=0,
-        comment="OK",
         amount=amount,
         currency=row[2],
         phone=phone,
         wallet_created=wallet_created,
-        payload=payload,
         entry_id=entry_id,
         voucher_id=voucher_id,
         created_at=_db_datetime(row[1]),
@@ -416,7 +433,7 @@ def _post_top_up(terminal: TerminalPrincipal, txn_id: str, phone: str, amount: i
         # By SMS to the phone, in the customer's language. Given as a bare phone (not user=...),
         # so that recording it reads no notification preferences: one statement less on the
         # hot path; a cash top-up's notice goes by SMS whatever the preferred channels.
-        with translation.override(wallet.owner.language or settings.LANGUAGE_CODE):
+        with translation.override(wallet.language or settings.LANGUAGE_CODE):
             notify.notify(
                 template="terminal_topup",
                 context={
@@ -424,7 +441,7 @@ def _post_top_up(terminal: TerminalPrincipal, txn_id: str, phone: str, amount: i
                     "balance": format_amount(balance, terminal.currency) if balance is not None else "",
                     "location": terminal.location,
                     "reference": txn.pk,
-                    "first_name": wallet.owner.first_name,
+                    "first_name": wallet.first_name,
                 },
                 phone=phone,
                 channels=["sms"],
