@@ -88,7 +88,10 @@ class TerminalTransaction(models.Model):
         SUCCEEDED = "succeeded", _("succeeded")
         REFUSED = "refused", _("refused")
 
-    terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="transactions")
+    # No index of its own: terminal_txn_once and terminal_txn_by_time both start with it.
+    terminal = models.ForeignKey(
+        Terminal, on_delete=models.PROTECT, related_name="transactions", db_index=False
+    )
     txn_id = models.CharField(max_length=64)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices)
