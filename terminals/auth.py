@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.authentication import BaseAuthentication
 
-from . import nonces, signing
+from . import nonces, signing, sql
 from .errors import AgentBlocked, BadSignature, ReplayedSignature, StaleTimestamp, TerminalBlocked
 from .models import Agent, Terminal
 
@@ -60,13 +60,6 @@ def secret_for(code: str, version: int) -> str:
     return _secret(master_key(), code, version)
 
 
-_TERMINAL = (
-    "SELECT t.id, t.kind, t.location, t.status, t.secret_version, t.agent_id, a.status, a.account_id,"
-    " acc.currency FROM terminals_terminal t JOIN terminals_agent a ON a.id = t.agent_id"
-    " JOIN wallet_account acc ON acc.id = a.account_id WHERE t.code = %s"
-)
-
-
 def verify(request) -> TerminalPrincipal:
     meta = request.META
     code = meta.get("HTTP_X_TERMINAL_ID", "")
@@ -89,7 +82,7 @@ def verify(request) -> TerminalPrincipal:
             fields={name: ["Missing or malformed."] for name in missing},
         )
     with connection.cursor() as cursor:  # the hot path: one indexed statement, no ORM compiling
-        cursor.execute(_TERMINAL, [code])
+        sql.execute(cursor, "terminals_auth", [code])
         row = cursor.fetchone()
     if row is None:
         raise BadSignature()

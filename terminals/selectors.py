@@ -14,6 +14,7 @@ from django.utils import timezone
 from wallet import ledger
 from wallet.models import Account, Posting, Tier
 
+from . import sql
 from .models import Agent, Terminal, TerminalTransaction
 
 KINDS = [k for k, _ in TerminalTransaction.Kind.choices]
@@ -47,17 +48,10 @@ class WalletRef:
     language: str
 
 
-_WALLET_BY_PHONE = (
-    "SELECT a.id, a.status, u.id, u.first_name, u.language"
-    " FROM wallet_user u JOIN wallet_account a ON a.owner_id = u.id"
-    " WHERE u.phone = %s AND a.kind = 'customer' AND a.currency = %s"
-)
-
-
 def wallet_ref(phone: str, currency: str) -> WalletRef | None:
     """The hot path's read of wallet_for_phone: one statement, no ORM compiling."""
     with connection.cursor() as cursor:
-        cursor.execute(_WALLET_BY_PHONE, [phone, currency])
+        sql.execute(cursor, "terminals_wallet", [phone, currency])
         row = cursor.fetchone()
     return WalletRef(*row) if row is not None else None
 

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from functools import lru_cache
 
 from django.conf import settings
@@ -44,7 +44,7 @@ from wallet.errors import (
 from wallet.models import Account
 from wallet.money import format_amount
 
-from . import selectors
+from . import selectors, sql
 from .auth import TerminalPrincipal, secret_for
 from .errors import (
     FINAL_BY_CODE,
@@ -184,7 +184,7 @@ def _db_datetime(value):
     if isinstance(value, str):  # SQLite answers RETURNING with text
         value = parse_datetime(value)
     if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.utc)
+        value = timezone.make_aware(value, UTC)
     return value
 
 
@@ -203,12 +203,9 @@ def _insert_succeeded(
     """One INSERT; the row takes its time from its ledger entry, so that both put it on the same
     business day. Raises _Recorded if the txn_id has a row already (a recorded refusal)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO terminals_terminaltransaction (terminal_id, txn_id, kind, status, result, error,"
-            " comment, amount, currency, phone, wallet_created, payload, entry_id, voucher_id, created_at)"
-            " SELECT %s, %s, %s, 'succeeded', 0, '', 'OK', %s, e.currency, %s, %s, %s, e.id, %s, e.created_at"
-            " FROM wallet_entry e WHERE e.id = %s"
-            " ON CONFLICT (terminal_id, txn_id) DO NOTHING RETURNING id, created_at, currency",
+        sql.execute(
+            cursor,
+            "terminals_txn_succeeded",
             [terminal.id, txn_id, kind, amount, phone, wallet_created, payload, voucher_id, entry_id],
         )
         row = cursor.fetchone()
