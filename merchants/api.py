@@ -46,10 +46,12 @@ class MerchantView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsMerchant]
 
-    def payment(self, public_id: str) -> PaymentRequest:
-        """Only this merchant's payments exist for it: anybody else's is a 404."""
+    def payment(self, public_id: str, *, items: bool = True) -> PaymentRequest:
+        """Only this merchant's payments exist for it: anybody else's is a 404. `items=False` when
+        the view answers with what a service returns (its own freshly locked row), not this one."""
+        rows = PaymentRequest.objects.select_related("merchant")
         return get_object_or_404(
-            PaymentRequest.objects.select_related("merchant").prefetch_related("items"),
+            rows.prefetch_related("items") if items else rows,
             public_id=public_id,
             merchant=self.request.auth.merchant,
         )
@@ -138,7 +140,7 @@ class PaymentDetailView(MerchantView):
 class PaymentCancelView(MerchantView):
     @extend_schema(request=None, responses={200: PaymentSerializer, **ERRORS}, tags=["merchant"])
     def post(self, request, public_id: str):
-        payment = payments.cancel_payment(payment=self.payment(public_id))
+        payment = payments.cancel_payment(payment=self.payment(public_id, items=False))
         return Response(PaymentSerializer(payment).data)
 
 
@@ -159,7 +161,7 @@ class RefundListCreateView(MerchantView):
     def post(self, request, public_id: str):
         data = _parse(RefundCreateSerializer, request.data)
         refund, created = payments.refund_payment(
-            payment=self.payment(public_id),
+            payment=self.payment(public_id, items=False),
             amount=data["amount"],
             key=request.idempotency_key,
             reason=data["reason"],
@@ -175,10 +177,10 @@ class RefundListCreateView(MerchantView):
 class CustomerPaymentView(APIView):
     permission_classes = [permissions.IsAuthenticated, PasswordIsCurrent]
 
-    def payment(self, public_id: str) -> PaymentRequest:
-        payment = get_object_or_404(
-            PaymentRequest.objects.select_related("merchant").prefetch_related("items"), public_id=public_id
-        )
+    def payment(self, public_id: str, *, items: bool = True) -> PaymentRequest:
+        """`items=False` when the view answers with the payment a service returns (see MerchantView)."""
+        rows = PaymentRequest.objects.select_related("merchant")
+        payment = get_object_or_404(rows.prefetch_related("items") if items else rows, public_id=public_id)
         if payment.payer_id not in (None, self.request.user.pk):
             raise Http404  # someone else's payment does not exist for you
         return payment
@@ -197,7 +199,9 @@ class CustomerInitiateView(CustomerPaymentView):
     def post(self, request, public_id: str):
         data = _parse(CustomerPaySerializer, request.data)
         payment = payments.initiate_payment(
-            payment=self.payment(public_id), payer=request.user, terms_accepted=data["terms_accepted"]
+            payment=self.payment(public_id, items=False),
+            payer=request.user,
+            terms_accepted=data["terms_accepted"],
         )
         return Response(PaymentSerializer(payment).data)
 
@@ -211,6 +215,6 @@ class CustomerConfirmView(CustomerPaymentView):
     def post(self, request, public_id: str):
         data = _parse(CustomerConfirmSerializer, request.data)
         payment = payments.confirm_payment(
-            payment=self.payment(public_id), payer=request.user, pin=data["pin"]
+            payment=self.payment(public_id, items=False), payer=request.user, pin=data["pin"]
         )
         return Response(PaymentSerializer(payment).data)

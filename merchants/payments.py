@@ -14,6 +14,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from notifications import webhooks
@@ -139,9 +140,12 @@ def _pin_subject(payment: PaymentRequest) -> str:
 
 
 def _locked(public_id: str) -> PaymentRequest:
+    # FOR UPDATE OF the payment only: without `of`, PostgreSQL also locks the joined merchant (and
+    # its account) row, and every payment to one merchant would wait for the one before. The
+    # merchant's account is not joined: only its id (merchant.account_id) is used here.
     return (
-        PaymentRequest.objects.select_for_update()
-        .select_related("merchant", "merchant__account")
+        PaymentRequest.objects.select_for_update(of=("self",))
+        .select_related("merchant")
         .get(public_id=public_id)
     )
 
@@ -174,7 +178,7 @@ def initiate_payment(*, payment: PaymentRequest, payer, terms_accepted: bool) ->
     if payment.customer_phone and payment.customer_phone != str(payer.phone):
         raise WrongPayer()
     fee = quote(payment)
-    if ledger.balance(wallet) < payment.amount + fee.payer_fee:
+    if selectors.balance_of(wallet) < payment.amount + fee.payer_fee:  # the row just read, unless hot
         raise InsufficientFunds("Your balance is too low for this payment and its fee.")
     now = timezone.now()
     with transaction.atomic():
@@ -257,6 +261,9 @@ def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now) -> N
     payment.paid_at = payment.updated_at = now
     payment.approval_code = f"{secrets.randbelow(10**6):06d}"
     payment.save(update_fields=["entry", "status", "paid_at", "updated_at", "approval_code"])
+    if payment.payer_id == payer.pk:
+        payment.payer = payer  # the receipt's customer, without loading them again
+    prefetch_related_objects([payment], "items")  # once, for the receipt and the response
     _event(payment, "payment.succeeded")
     notify.notify(
         template="payment_receipt",
