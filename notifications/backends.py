@@ -5,6 +5,7 @@ Each `send(...)` returns the provider's message id, or raises `DeliveryError` (p
 Only services.deliver() calls them, inside the delivering transaction.
 """
 
+import abc
 import logging
 import smtplib
 from email.utils import make_msgid
@@ -21,11 +22,13 @@ from .models import SmsMessage
 log = logging.getLogger(__name__)
 
 
-class SmsBackend:
+class SmsBackend(abc.ABC):
+    """Sends one SMS and returns the provider's message id; raises DeliveryError on failure."""
+
     name = "sms"
 
-    def send(self, *, to: str, body: str) -> str:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def send(self, *, to: str, body: str) -> str: ...
 
 
 class ConsoleSmsBackend(SmsBackend):
