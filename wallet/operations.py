@@ -3,6 +3,7 @@ errors and the one way a status changes. No model imports here, so models may us
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
 from config.errors import DomainError
@@ -59,6 +60,30 @@ def transition(operation, to: str, *, at=None) -> list[str]:
         setattr(operation, stamp, at or timezone.now())
         fields.append(stamp)
     return fields
+
+
+def end_if_open(model, pk: int, *, open_status: str, status: str, code: str = "") -> None:
+    """Ends a customer operation (failed, expired, cancelled) unless it has moved on meanwhile."""
+    with transaction.atomic():
+        operation = model.objects.select_for_update().get(pk=pk)
+        if operation.status != open_status:
+            return
+        fields = transition(operation, status)
+        operation.failure_code = code[:64]
+        operation.save(update_fields=[*fields, "failure_code"])
+
+
+def ensure_open(operation, *, open_status: str, noun: str) -> None:
+    """Refuses an operation that is no longer waiting for its PIN; expires it when its time is up."""
+    if operation.status != open_status:
+        raise OperationNotOpen(
+            f"This {noun} is {operation.get_status_display()}.", operation_status=operation.status
+        )
+    if operation.expires_at <= timezone.now():
+        end_if_open(
+            type(operation), operation.pk, open_status=open_status, status=type(operation).Status.EXPIRED
+        )
+        raise OperationExpired()
 
 
 def system_account_id(code: str, currency: str) -> int:

@@ -36,10 +36,11 @@ from .money import format_amount
 from .operations import (
     AmountBelowFee,
     InvalidOperationInput,
-    OperationExpired,
     OperationNotOpen,
     PayeeCannotReceive,
     PayeeNotFound,
+    end_if_open,
+    ensure_open,
     system_account_id,
     transition,
 )
@@ -228,23 +229,11 @@ def transfer_of(payer: User, public_id) -> Transfer:
 
 
 def _end(pk: int, status: str, code: str = "") -> None:
-    with transaction.atomic():
-        transfer = Transfer.objects.select_for_update().get(pk=pk)
-        if transfer.status != Status.PENDING:
-            return
-        fields = transition(transfer, status)
-        transfer.failure_code = code[:64]
-        transfer.save(update_fields=[*fields, "failure_code"])
+    end_if_open(Transfer, pk, open_status=Status.PENDING, status=status, code=code)
 
 
 def _ensure_open(transfer: Transfer) -> None:
-    if transfer.status != Status.PENDING:
-        raise OperationNotOpen(
-            f"This transfer is {transfer.get_status_display()}.", operation_status=transfer.status
-        )
-    if transfer.expires_at <= timezone.now():
-        _end(transfer.pk, Status.EXPIRED)
-        raise OperationExpired()
+    ensure_open(transfer, open_status=Status.PENDING, noun="transfer")
 
 
 def resend_pin(*, payer: User, public_id) -> Transfer:

@@ -27,8 +27,9 @@ from .money import format_amount
 from .operations import (
     AmountBelowFee,
     InvalidOperationInput,
-    OperationExpired,
     OperationNotOpen,
+    end_if_open,
+    ensure_open,
     system_account_id,
     transition,
 )
@@ -177,23 +178,11 @@ def withdrawal_of(customer: User, public_id) -> Withdrawal:
 
 
 def _end(pk: int, status: str, code: str = "") -> None:
-    with transaction.atomic():
-        withdrawal = Withdrawal.objects.select_for_update().get(pk=pk)
-        if withdrawal.status != Status.PENDING_PIN:
-            return
-        fields = transition(withdrawal, status)
-        withdrawal.failure_code = code[:64]
-        withdrawal.save(update_fields=[*fields, "failure_code"])
+    end_if_open(Withdrawal, pk, open_status=Status.PENDING_PIN, status=status, code=code)
 
 
 def _ensure_open(withdrawal: Withdrawal) -> None:
-    if withdrawal.status != Status.PENDING_PIN:
-        raise OperationNotOpen(
-            f"This withdrawal is {withdrawal.get_status_display()}.", operation_status=withdrawal.status
-        )
-    if withdrawal.expires_at <= timezone.now():
-        _end(withdrawal.pk, Status.EXPIRED)
-        raise OperationExpired()
+    ensure_open(withdrawal, open_status=Status.PENDING_PIN, noun="withdrawal")
 
 
 def resend_pin(*, customer: User, public_id) -> Withdrawal:
