@@ -205,3 +205,33 @@ def test_a_connection_dropped_at_any_statement_of_a_refund_answers_503_and_its_r
         assert ledger.balance(wallet) == before + PRICE // 2
         assert PaymentRequest.objects.get(public_id=payment_id).status == "partially_refunded"
         assert books_clean(), killer.killed_before
+
+
+def test_connection_closed_by_the_server_between_requests_is_replaced_without_an_error(client):
+    """The server ends an idle persistent connection (a restart, an idle timeout): the next request
+    still succeeds, because the health check sees the closed socket and reconnects first
+    (config/postgresql), without a `SELECT 1` on every request."""
+    assert client.get("/healthz").status_code == 200
+    before = connection.connection.get_backend_pid()
+    terminate(before)
+    close_old_connections()  # what request_started does in production (the test client skips it)
+    response = client.get("/healthz")
+    assert response.status_code == 200, response.content
+    assert response.json()["database"] == "ok"
+    assert connection.connection.get_backend_pid() != before
+
+
+def test_health_check_runs_no_query_on_a_live_connection(client, monkeypatch):
+    """The per-request check of a persistent connection that the server keeps open costs no round
+    trip (Django's own check runs `SELECT 1` each time); a closed one is checked and replaced."""
+    probes = []
+    usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: probes.append(1) or usable())
+    assert client.get("/healthz").status_code == 200
+    close_old_connections()  # request_started, as in production: the next query checks health
+    assert client.get("/healthz").status_code == 200
+    assert probes == []
+    terminate(connection.connection.get_backend_pid())
+    close_old_connections()
+    assert client.get("/healthz").status_code == 200
+    assert probes == [1]
