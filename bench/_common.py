@@ -18,6 +18,12 @@ Processes: run_workers() forks N worker processes (the GIL would make threads me
 the database). Django's connections are closed before the fork, so every worker opens its own
 persistent connection (CONN_MAX_AGE is forced on here, DEBUG off so that no query log is kept).
 
+Servers: `Server` starts gunicorn (config.wsgi) on a free 127.0.0.1 port with the benchmark's
+settings and stops it; just before it stops, it reads the peak resident memory (VmHWM) of every
+worker process: `Server.memory` (max and sum), the JSON keys `web_peak_rss_mb` and
+`web_peak_rss_mb_sum`. `peak_rss_mb(pid)` and `memory_of(pids)` serve other processes (a Celery
+worker, bench/worker.py) the same way.
+
 Note on file names: `python bench/x.py` puts bench/ first on sys.path, where a benchmark named
 like an app (bench/terminals.py) would shadow the app. This module moves bench/ to the end of
 sys.path and the repository root to the front, so name benchmarks freely.
@@ -31,8 +37,12 @@ import json
 import math
 import multiprocessing
 import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -209,6 +219,24 @@ def check_ledger() -> dict[str, list[str]]:
     return run_checks()
 
 
+def report_ledger_check() -> tuple[dict[str, list[str]], float]:
+    """Runs check_ledger() and prints a line per check (with up to 10 of its violations) after a
+    blank line. Returns the checks that found violations, and the seconds it took; a check that
+    raises counts as a violation."""
+    started = time.perf_counter()
+    try:
+        problems = check_ledger()
+    except Exception as exc:  # noqa: BLE001 - reported, and the run fails
+        problems = {"check_ledger raised": [repr(exc)]}
+    seconds = time.perf_counter() - started
+    print()
+    for name, found in problems.items():
+        print(f"check_ledger: {'ok  ' if not found else 'FAIL'} {name}")
+        for problem in found[:10]:
+            print(f"    - {problem}")
+    return {name: found for name, found in problems.items() if found}, seconds
+
+
 def run_id() -> str:
     """A short id that makes this run's references and names unique."""
     return uuid.uuid4().hex[:10]
@@ -317,7 +345,8 @@ def _backend_pids(op) -> list[int]:
     return pids
 
 
-def _server_cpu(pids: list[int]) -> float | None:
+def cpu_seconds(pids: Sequence[int]) -> float | None:
+    """CPU seconds (user + system) of these processes together; None if one is unreadable."""
     values = [_process_cpu(pid) for pid in pids]
     return None if not values or None in values else sum(values)
 
@@ -338,7 +367,7 @@ def _worker(make_op, index, seconds, count, warmup, barrier, queue):
         pids = _backend_pids(op)
         barrier.wait(timeout=120)
         started = time.monotonic()
-        cpu0, server0 = time.process_time(), _server_cpu(pids)
+        cpu0, server0 = time.process_time(), cpu_seconds(pids)
         busy0 = _machine_busy() if index == 0 else None
         deadline = started + seconds if seconds else math.inf
         done = 0
@@ -358,7 +387,7 @@ def _worker(make_op, index, seconds, count, warmup, barrier, queue):
                 break
         ended = time.monotonic()
         client_cpu = time.process_time() - cpu0
-        server1 = _server_cpu(pids)
+        server1 = cpu_seconds(pids)
         if server0 is not None and server1 is not None:
             server_cpu = server1 - server0
         if busy0 is not None:
@@ -493,6 +522,230 @@ class Summary:
         """Median over rounds of the CPU share other processes used (see RunResult.other_load)."""
         loads = [r.other_load for r in self.rounds if not math.isnan(r.other_load)]
         return statistics.median(loads) if loads else math.nan
+
+
+# --- processes and servers --------------------------------------------------------------------
+
+
+def redis_url() -> str:
+    """The Redis broker the servers publish to: CELERY_BROKER_URL, else REDIS_URL, else local."""
+    for name in ("CELERY_BROKER_URL", "REDIS_URL"):
+        value = os.environ.get(name, "")
+        if value.startswith(("redis://", "rediss://")):
+            return value
+    return "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The peak resident memory of a living process so far (VmHWM of /proc/<pid>/status), in MB
+    (MiB); None if unreadable. Pages shared with other processes (after a fork) count in each."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+@dataclass
+class Memory:
+    """Peak resident memory of a group of processes (each read with peak_rss_mb)."""
+
+    peaks: dict[int, float] = field(default_factory=dict)  # pid: MB
+
+    @property
+    def max_mb(self) -> float:
+        return max(self.peaks.values()) if self.peaks else math.nan
+
+    @property
+    def sum_mb(self) -> float:
+        return sum(self.peaks.values()) if self.peaks else math.nan
+
+    def figures(self, prefix: str) -> dict:
+        """JSON keys: `<prefix>_peak_rss_mb` (the largest process), `<prefix>_peak_rss_mb_sum` (all
+        of them) and `<prefix>_processes` (how many were read); None when none could be read."""
+
+        def mb(value):
+            return None if math.isnan(value) else round(value, 1)
+
+        return {
+            f"{prefix}_peak_rss_mb": mb(self.max_mb),
+            f"{prefix}_peak_rss_mb_sum": mb(self.sum_mb),
+            f"{prefix}_processes": len(self.peaks),
+        }
+
+    def describe(self) -> str:
+        if not self.peaks:
+            return "-"
+        return f"{self.max_mb:.0f} MB max, {self.sum_mb:.0f} MB in all ({len(self.peaks)} processes)"
+
+
+def memory_of(pids: Sequence[int]) -> Memory:
+    return Memory({pid: mb for pid in pids if (mb := peak_rss_mb(pid)) is not None})
+
+
+def delete_queue(queue: str) -> None:
+    """Deletes a benchmark's private Celery queue from Redis (its tasks were never to be run)."""
+    try:
+        import redis
+
+        broker = redis.Redis.from_url(redis_url())
+        broker.delete(queue, f"_kombu.binding.{queue}")
+        broker.close()
+    except Exception as exc:  # noqa: BLE001 - leftovers of a benchmark are not worth failing for
+        print(f"(could not delete the Redis queue {queue}: {exc})", file=sys.stderr)
+
+
+class Server:
+    """gunicorn serving config.wsgi on 127.0.0.1, started and stopped by a benchmark.
+
+    `config` is the text of a gunicorn config file (hooks: e.g. a private Celery queue taken from
+    BENCH_CELERY_QUEUE); `app_name`, if given, becomes the workers' PostgreSQL application_name (so
+    that their backends can be found); `ready_path` is polled until it answers (else: until the port
+    accepts connections); `extra_env` and `extra_args` go to gunicorn as they are. Threads > 1 (or
+    worker_class "gthread") run gthread workers, else sync ones; `kind` describes them (with
+    `threads_label` after the thread count). Just before stop() shuts the server down it reads
+    every worker's peak RSS into `memory`."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        workers: int,
+        threads: int,
+        queue: str,
+        config: str,
+        worker_class: str = "sync",
+        app_name: str = "",
+        ready_path: str = "",
+        extra_env: dict | None = None,
+        extra_args: Sequence[str] = (),
+        threads_label: str = "threads",
+    ):
+        self.workers, self.threads, self.queue = workers, threads, queue
+        self.threads_label = threads_label
+        self.worker_class = "gthread" if threads > 1 else worker_class
+        self.app_name, self.ready_path = app_name, ready_path
+        self.extra_env, self.extra_args = dict(extra_env or {}), list(extra_args)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
+        self.config = Path(self.dir.name) / "gunicorn_conf.py"
+        self.config.write_text(config)
+        self.log = Path(self.dir.name) / "gunicorn.log"
+        self.proc: subprocess.Popen | None = None
+        self.memory = Memory()
+
+    @property
+    def kind(self) -> str:
+        if self.worker_class == "gthread":
+            return f"gunicorn gthread {self.workers} x {self.threads} {self.threads_label}"
+        return f"gunicorn sync x {self.workers}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        broker = redis_url()
+        url = os.environ["DATABASE_URL"]  # the benchmark database (setup())
+        if self.app_name:
+            url = f"{url}{'&' if '?' in url else '?'}application_name={self.app_name}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DEBUG": "false",
+            "CONN_MAX_AGE": str(CONN_MAX_AGE),
+            "SMS_BACKEND": "outbox",
+            "CELERY_BROKER_URL": broker,
+            "REDIS_URL": os.environ.get("REDIS_URL") or broker,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "BENCH_CELERY_QUEUE": self.queue,
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            **self.extra_env,
+        }
+        cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            f"--bind=127.0.0.1:{self.port}",
+            f"--workers={self.workers}",
+            f"--config={self.config}",
+            "--keep-alive=30",
+            "--timeout=120",
+            *self.extra_args,
+            f"--error-logfile={self.log}",
+            "--log-level=warning",
+        ]
+        if self.worker_class == "gthread":
+            cmd += ["--worker-class=gthread", f"--threads={self.threads}"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if self._answers():
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        # Every worker imports the project before it serves: wait until all of them are up.
+        while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def _answers(self) -> bool:
+        if self.ready_path:
+            import requests
+
+            try:
+                return requests.get(self.url + self.ready_path, timeout=2).status_code < 500
+            except requests.RequestException:
+                return False
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def worker_pids(self) -> list[int]:
+        return children_of(self.proc.pid) if self.proc is not None else []
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.memory = memory_of(self.worker_pids())  # the workers' peaks, before they exit
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.dir.cleanup()
 
 
 # --- output -----------------------------------------------------------------------------------

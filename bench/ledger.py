@@ -302,18 +302,7 @@ def main() -> int:
         if x.first_error:
             print(f"\nfirst error in '{x.label}' ({x.workers} workers):\n{x.first_error}", file=sys.stderr)
 
-    started = time.perf_counter()
-    try:
-        problems = _common.check_ledger()
-    except Exception as exc:  # noqa: BLE001 - reported, and the run fails
-        problems = {"check_ledger raised": [repr(exc)]}
-    check_seconds = time.perf_counter() - started
-    violations = {name: found for name, found in problems.items() if found}
-    print()
-    for name, found in problems.items():
-        print(f"check_ledger: {'ok  ' if not found else 'FAIL'} {name}")
-        for problem in found[:10]:
-            print(f"    - {problem}")
+    violations, check_seconds = _common.report_ledger_check()
     print(
         f"check_ledger: {'ledger is consistent' if not violations else 'VIOLATIONS FOUND'}"
         f" ({check_seconds:.1f} s); whole benchmark {time.perf_counter() - t0:.0f} s"

@@ -36,6 +36,9 @@ cProfile (CPU timer; its overhead inflates call-heavy code such as the ORM) spli
 flow. --server-profile DIR cProfiles every gunicorn worker instead (worker-<pid>.prof files).
 The table also shows how many of the server's PostgreSQL backends wait for a row lock (sampled).
 
+Peak memory: just before the server stops, the VmHWM of every gunicorn worker (web_peak_rss_mb: the
+largest; web_peak_rss_mb_sum: all of them).
+
 Prints a table and, last, one JSON line (flows_per_s, p50_ms, p99_ms, ratio_to_raw_sql, ...). Exits
 0 whatever the timings; 1 if a flow failed or the ledger's integrity checks found a violation.
 """
@@ -47,12 +50,8 @@ import math
 import multiprocessing
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from array import array
@@ -238,137 +237,6 @@ def worker_exit(server, worker):
 """
 
 
-def redis_url() -> str:
-    for name in ("CELERY_BROKER_URL", "REDIS_URL"):
-        value = os.environ.get(name, "")
-        if value.startswith(("redis://", "rediss://")):
-            return value
-    return "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """gunicorn serving config.wsgi on 127.0.0.1, started and stopped by the benchmark."""
-
-    def __init__(self, *, workers: int, threads: int, queue: str, profile_dir: str = ""):
-        self.workers, self.threads, self.queue = workers, threads, queue
-        self.app_name = queue  # the workers' PostgreSQL application_name: their backends are found by it
-        self.profile_dir = profile_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.dir = tempfile.TemporaryDirectory(prefix="bench-payments-")
-        self.config = Path(self.dir.name) / "gunicorn_conf.py"
-        self.config.write_text(GUNICORN_CONFIG)
-        self.log = Path(self.dir.name) / "gunicorn.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def kind(self) -> str:
-        if self.threads > 1:
-            return f"gunicorn gthread {self.workers} x {self.threads} threads"
-        return f"gunicorn sync x {self.workers}"
-
-    def start(self, timeout: float = 60.0) -> None:
-        import requests
-
-        broker = redis_url()
-        url = os.environ["DATABASE_URL"]  # the benchmark database (_common.setup)
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"{url}{'&' if '?' in url else '?'}application_name={self.app_name}",
-            "DEBUG": "false",
-            "CONN_MAX_AGE": str(_common.CONN_MAX_AGE),
-            "SMS_BACKEND": "outbox",
-            "CELERY_BROKER_URL": broker,
-            "REDIS_URL": os.environ.get("REDIS_URL") or broker,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "BENCH_CELERY_QUEUE": self.queue,
-            "BENCH_SERVER_PROFILE": self.profile_dir,
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-        }
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi",
-            f"--bind=127.0.0.1:{self.port}",
-            f"--workers={self.workers}",
-            f"--config={self.config}",
-            "--no-control-socket",
-            "--keep-alive=30",
-            "--timeout=120",
-            f"--error-logfile={self.log}",
-            "--log-level=warning",
-        ]
-        if self.threads > 1:
-            cmd += ["--worker-class=gthread", f"--threads={self.threads}"]
-        self.proc = subprocess.Popen(cmd, cwd=_common.ROOT, env=env, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code < 500:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        else:
-            raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
-        # Every worker imports the project before it serves: wait until all of them are up.
-        while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-    def worker_pids(self) -> list[int]:
-        if self.proc is None:
-            return []
-        pids = []
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == self.proc.pid:
-                pids.append(int(entry.name))
-        return pids
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.dir.cleanup()
-
-
-def delete_queue(queue: str) -> None:
-    try:
-        import redis
-
-        broker = redis.Redis.from_url(redis_url())
-        broker.delete(queue, f"_kombu.binding.{queue}")
-        broker.close()
-    except Exception as exc:  # noqa: BLE001 - leftovers of a benchmark are not worth failing for
-        print(f"(could not delete the Redis queue {queue}: {exc})", file=sys.stderr)
-
-
 # --- the clients -------------------------------------------------------------------------------
 
 
@@ -552,12 +420,9 @@ def _lock_waiters(app_name: str) -> int:
         return cursor.fetchone()[0]
 
 
-def _cpu(pids: list[int]) -> float | None:
-    values = [_common._process_cpu(pid) for pid in pids]
-    return None if not values or None in values else sum(values)
-
-
-def run_flows(setup: Setup, server: Server, *, clients: int, seconds: float, warmup: float) -> FlowRun:
+def run_flows(
+    setup: Setup, server: _common.Server, *, clients: int, seconds: float, warmup: float
+) -> FlowRun:
     from django.db import connections
 
     connections.close_all()
@@ -578,7 +443,7 @@ def run_flows(setup: Setup, server: Server, *, clients: int, seconds: float, war
         barrier.wait(timeout=300)
         workers = server.worker_pids()
         busy0 = _common._machine_busy()
-        cpu0 = _cpu(workers)
+        cpu0 = _common.cpu_seconds(workers)
     except Exception:  # noqa: BLE001 - a client failed before the start: its report says why
         pass
     reports = []
@@ -592,7 +457,7 @@ def run_flows(setup: Setup, server: Server, *, clients: int, seconds: float, war
                 waits.append(_lock_waiters(server.app_name))
         except Exception:  # noqa: BLE001 - a client died without a word
             break
-    cpu1, busy1 = _cpu(workers), _common._machine_busy()
+    cpu1, busy1 = _common.cpu_seconds(workers), _common._machine_busy()
     for p in procs:
         p.join(timeout=10)
         if p.is_alive():
@@ -811,7 +676,7 @@ def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
     from django.db import connections
 
     connections.close_all()
-    delete_queue(celery_app.conf.task_default_queue)
+    _common.delete_queue(celery_app.conf.task_default_queue)
     return {
         "queries": counts,
         "in_process_ms": {k: round(v, 3) for k, v in ms.items()},
@@ -859,7 +724,7 @@ def main() -> int:
     args = parser.parse_args()
     n = args.clients
     # What the server runs with (gunicorn inherits it; --profile runs in this process).
-    broker = redis_url()
+    broker = _common.redis_url()
     os.environ.update(
         {
             "SMS_BACKEND": "outbox",
@@ -880,7 +745,17 @@ def main() -> int:
     if args.server_profile:
         Path(args.server_profile).mkdir(parents=True, exist_ok=True)
         profile_dir = str(Path(args.server_profile).resolve())
-    server = Server(workers=args.server_workers, threads=args.threads, queue=queue, profile_dir=profile_dir)
+    server = _common.Server(
+        name="payments",
+        workers=args.server_workers,
+        threads=args.threads,
+        queue=queue,
+        config=GUNICORN_CONFIG,
+        app_name=queue,  # the workers' PostgreSQL application_name: their backends are found by it
+        ready_path="/healthz",
+        extra_env={"BENCH_SERVER_PROFILE": profile_dir},
+        extra_args=["--no-control-socket"],
+    )
     print(
         f"payments bench: database {db.name} ({db.state}, migrate {db.migrate_seconds:.1f} s), run {run},"
         f" set-up {setup.seconds:.1f} s, {args.rounds} round(s) x {args.seconds:g} s flows"
@@ -929,7 +804,7 @@ def main() -> int:
                 )
     finally:
         server.stop()
-        delete_queue(queue)
+        _common.delete_queue(queue)
 
     # --- figures --------------------------------------------------------------------------------
     flows_per_s = statistics.median(f.flows_per_s for f in flow_rounds) if flow_rounds else 0.0
@@ -1016,6 +891,13 @@ def main() -> int:
                 " ".join(f"{f.lock_waiters:.2f}" for f in flow_rounds),
             ],
             ["other load on the machine, % (median)", round(100 * other), "-", "-", ""],
+            [
+                "peak RSS of a gunicorn worker, MB (VmHWM, max)",
+                round(server.memory.max_mb, 1),
+                "-",
+                "-",
+                f"sum of {len(server.memory.peaks)}: {server.memory.sum_mb:.0f}",
+            ],
         ],
     )
     if not math.isnan(other) and other > BUSY:
@@ -1034,20 +916,10 @@ def main() -> int:
             print(f"\nfirst error in a raw-SQL round:\n{r.first_error}", file=sys.stderr)
             break
 
-    started = time.perf_counter()
-    try:
-        problems = _common.check_ledger()
-    except Exception as exc:  # noqa: BLE001 - reported, and the run fails
-        problems = {"check_ledger raised": [repr(exc)]}
-    violations = {name: found for name, found in problems.items() if found}
-    print()
-    for name, found in problems.items():
-        print(f"check_ledger: {'ok  ' if not found else 'FAIL'} {name}")
-        for problem in found[:10]:
-            print(f"    - {problem}")
+    violations, check_seconds = _common.report_ledger_check()
     print(
         f"check_ledger: {'ledger is consistent' if not violations else 'VIOLATIONS FOUND'}"
-        f" ({time.perf_counter() - started:.1f} s); whole benchmark {time.perf_counter() - t0:.0f} s"
+        f" ({check_seconds:.1f} s); whole benchmark {time.perf_counter() - t0:.0f} s"
     )
 
     result = {
@@ -1074,6 +946,7 @@ def main() -> int:
         "raw_sql_cpu_us": round(raw_cpu_us, 1),
         "lock_waiters": round(med([f.lock_waiters for f in flow_rounds]), 3),
         "other_load": round(other, 3) if not math.isnan(other) else None,
+        **server.memory.figures("web"),
         "flows": sum(f.flows for f in flow_rounds),
         "errors": failed,
         "check_ledger_ok": not violations,

@@ -27,6 +27,9 @@ Targets (issue 4): ratio_to_raw_sql = topups_per_s / raw transfers per s >= 0.20
 at 8 concurrent terminals on 2 cores. CPU per top-up is split between the clients, the gunicorn
 workers and the PostgreSQL backends (from /proc) to show where the time goes.
 
+Peak memory: just before the server stops, the VmHWM of every gunicorn worker (web_peak_rss_mb: the
+largest; web_peak_rss_mb_sum: all of them).
+
 Prints a table and, last, one JSON line (topups_per_s, p50_ms, p99_ms, ratio_to_raw_sql, ...). Exits
 0 whatever the timings; 1 if a top-up failed or the ledger's integrity checks found a violation.
 """
@@ -38,14 +41,9 @@ import importlib.util
 import itertools
 import math
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import _common
 
@@ -108,130 +106,6 @@ def prepare(clients: int, run: str) -> dict:
     }
 
 
-# --- the server --------------------------------------------------------------------------------
-
-
-def redis_url() -> str:
-    for name in ("CELERY_BROKER_URL", "REDIS_URL"):
-        value = os.environ.get(name, "")
-        if value.startswith(("redis://", "rediss://")):
-            return value
-    return "redis://127.0.0.1:6379/0"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
-
-
-class Server:
-    """gunicorn serving config.wsgi on 127.0.0.1, started and stopped by this benchmark."""
-
-    def __init__(self, *, workers: int, threads: int, queue: str, worker_class: str = "sync"):
-        self.workers, self.threads, self.queue = workers, threads, queue
-        self.worker_class = "gthread" if threads > 1 else worker_class
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.dir = tempfile.TemporaryDirectory(prefix="bench-terminals-")
-        self.config = Path(self.dir.name) / "gunicorn_conf.py"
-        self.config.write_text(GUNICORN_CONFIG)
-        self.log = Path(self.dir.name) / "gunicorn.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def kind(self) -> str:
-        if self.worker_class == "gthread":
-            return f"gunicorn gthread {self.workers} x {self.threads} thread(s), keep-alive"
-        return f"gunicorn sync x {self.workers}"
-
-    def start(self, timeout: float = 60.0) -> None:
-        broker = redis_url()
-        env = {
-            **os.environ,  # DATABASE_URL (the bench database), CONN_MAX_AGE, DEBUG=false: _common.setup
-            "DEBUG": "false",
-            "CONN_MAX_AGE": str(_common.CONN_MAX_AGE),
-            "SMS_BACKEND": "outbox",
-            "CELERY_BROKER_URL": broker,
-            "REDIS_URL": os.environ.get("REDIS_URL") or broker,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "BENCH_CELERY_QUEUE": self.queue,
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-        }
-        cmd = [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            f"--bind=127.0.0.1:{self.port}",
-            f"--workers={self.workers}",
-            f"--config={self.config}",
-            "--keep-alive=30",
-            "--timeout=120",
-            "--backlog=256",
-            f"--error-logfile={self.log}",
-            "--log-level=warning",
-        ]
-        if self.worker_class == "gthread":
-            cmd += ["--worker-class=gthread", f"--threads={self.threads}"]
-        self.proc = subprocess.Popen(cmd, cwd=_common.ROOT, env=env, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError(f"gunicorn did not listen within {timeout:.0f} s:\n{self.log_tail()}")
-        while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
-            time.sleep(0.2)
-
-    def worker_pids(self) -> list[int]:
-        return children_of(self.proc.pid) if self.proc is not None else []
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.dir.cleanup()
-
-
-def delete_queue(queue: str) -> None:
-    try:
-        import redis
-
-        broker = redis.Redis.from_url(redis_url())
-        broker.delete(queue, f"_kombu.binding.{queue}")
-        broker.close()
-    except Exception as exc:  # noqa: BLE001 - leftovers of a benchmark are not worth failing for
-        print(f"(could not delete the Redis queue {queue}: {exc})", file=sys.stderr)
-
-
 # --- the workloads -----------------------------------------------------------------------------
 
 
@@ -269,11 +143,6 @@ def _db_backends() -> list[int]:
     return pids
 
 
-def _cpu(pids: list[int]) -> float | None:
-    values = [_common._process_cpu(pid) for pid in pids]
-    return None if not values or None in values else sum(values)
-
-
 def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
     found = {pid: _common._process_cpu(pid) for pid in pids}
     return {pid: cpu for pid, cpu in found.items() if cpu is not None}
@@ -297,11 +166,11 @@ def run_topups(setup, server, *, workers, seconds, tag) -> tuple[_common.RunResu
     # The gunicorn workers' persistent connections, opened by earlier rounds (a backend that ends
     # meanwhile is left out: the figure is then a lower bound).
     db0 = _cpu_by_pid(_db_backends())
-    server0 = _cpu(gunicorn)
+    server0 = _common.cpu_seconds(gunicorn)
     result = _common.run_workers(
         make_topup_op(setup, server.url, tag), workers=workers, seconds=seconds, label="top-up"
     )
-    server1 = _cpu(gunicorn)
+    server1 = _common.cpu_seconds(gunicorn)
     db1 = _cpu_by_pid(list(db0))
     posted = _topups_posted() - before_posted
     cpu = {"server": math.nan, "db": math.nan, "posted": posted}
@@ -336,8 +205,15 @@ def main() -> int:
     setup = prepare(n, run)
     currency, raw_pairs, _ = baseline.prepare(n, run)
     queue = f"bench-terminals-{run}"
-    server = Server(
-        workers=args.server_workers, threads=args.threads, queue=queue, worker_class=args.worker_class
+    server = _common.Server(
+        name="terminals",
+        workers=args.server_workers,
+        threads=args.threads,
+        queue=queue,
+        config=GUNICORN_CONFIG,
+        worker_class=args.worker_class,
+        extra_args=["--backlog=256"],
+        threads_label="thread(s), keep-alive",
     )
     print(
         f"terminals bench: database {db.name} ({db.state}), run {run}, {args.rounds} round(s) x"
@@ -376,7 +252,7 @@ def main() -> int:
                 )
     finally:
         server.stop()
-        delete_queue(queue)
+        _common.delete_queue(queue)
 
     top = _common.Summary("top-ups via signed HTTP API (gunicorn)", n, topups)
     raw = _common.Summary("raw SQL transfer (bench/ledger.py)", n, raws)
@@ -447,6 +323,13 @@ def main() -> int:
             ["CPU per top-up: PostgreSQL backends (us)", round(db_us, 0), "-", "-", ""],
             ["CPU per raw transfer: client + backend (us)", round(raw.cpu_us_per_op, 0), "-", "-", ""],
             ["CPU-bound estimate: raw CPU/op / top-up CPU/op", round(cpu_ratio, 3), "-", "-", ""],
+            [
+                "peak RSS of a gunicorn worker, MB (VmHWM, max)",
+                round(server.memory.max_mb, 1),
+                "-",
+                "-",
+                f"sum of {len(server.memory.peaks)}: {server.memory.sum_mb:.0f}",
+            ],
         ],
     )
     if not math.isnan(other_load) and other_load > BUSY:
@@ -458,13 +341,7 @@ def main() -> int:
         if x.first_error:
             print(f"\nfirst error in '{x.label}':\n{x.first_error}", file=sys.stderr)
 
-    problems = _common.check_ledger()
-    violations = {name: found for name, found in problems.items() if found}
-    print()
-    for name, found in problems.items():
-        print(f"check_ledger: {'ok  ' if not found else 'FAIL'} {name}")
-        for problem in found[:10]:
-            print(f"    - {problem}")
+    violations, _ = _common.report_ledger_check()
     failed = top.errors + raw.errors
     print(
         f"check_ledger: {'ledger is consistent' if not violations else 'VIOLATIONS FOUND'};"
@@ -492,6 +369,7 @@ def main() -> int:
             "raw_sql_cpu_us": round(raw.cpu_us_per_op, 1),
             "cpu_ratio": round(cpu_ratio, 3) if not math.isnan(cpu_ratio) else None,
             "max_other_load": round(other_load, 3) if not math.isnan(other_load) else None,
+            **server.memory.figures("web"),
             "topups": top.ops,
             "errors": failed,
             "check_ledger_ok": not violations,
