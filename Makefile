@@ -33,8 +33,13 @@ FUZZ_EXAMPLES ?= 200
 fuzz: install
 	$(TEST_ENV) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_COVERAGE=1 $(BIN)/pytest -n $(PYTEST_WORKERS) tests/fuzz $(PYTEST_ARGS)
 
+# `make bench`: every benchmark of bench/ (bench/run_all.py), then one combined table and JSON line.
+# `make bench BENCH_QUICK=1`: short runs and small data sets, a smoke check. BENCH_ARGS: more options
+# of the runner, e.g. BENCH_ARGS="--only ledger,history --markdown var/bench/figures.md".
+BENCH_QUICK ?=
+BENCH_ARGS ?=
 bench: install
-	$(TEST_ENV) bash -c 'for b in bench/[a-z]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done'
+	$(TEST_ENV) BENCH_QUICK=$(BENCH_QUICK) $(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

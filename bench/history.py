@@ -9,7 +9,9 @@ client, so that HTTP parsing does not blur the database's part). The large ledge
 with set-based SQL and kept between runs (rebuilt when a migration changes).
 
 Target: the p50 with 10M postings no more than 2x the p50 with 10k (the index posting(account, -id)
-and the cached balance make both reads independent of the ledger's size).
+and the cached balance make both reads independent of the ledger's size). Prints a table, then one
+JSON line (p50_ms_small, p50_ms_large, ratio, ledger_clean). Exits 0 whatever the timings; 1 if the
+ledger's integrity checks found a violation (after a load, and always in the small ledger).
 
     python bench/history.py [--postings 10000000] [--requests 300]
 """
@@ -154,7 +156,7 @@ def phase(name: str, postings: int, requests: int) -> dict:
     }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -167,7 +169,7 @@ def main() -> None:
     if args.phase:  # a child: measure one ledger, print one JSON line
         size = args.small if args.phase == "small" else args.postings
         print(json.dumps(phase(args.phase, size, args.requests)))
-        return
+        return 0
 
     results = {}
     for name in ("small", "large"):
@@ -203,8 +205,10 @@ def main() -> None:
         title="Balance + last 20 operations (GET /api/v1/balance/ + /api/v1/history/?page_size=20)",
     )
     print(f"ratio large/small p50: {ratio:.2f} (target <= 2.0: {'met' if ratio <= 2.0 else 'MISSED'})")
+    problems = small["ledger_problems"] + large["ledger_problems"]
     _common.print_json(
         {
+            "bench": "history",
             "p50_ms_small": round(small["p50_ms"], 3),
             "p50_ms_large": round(large["p50_ms"], 3),
             "p99_ms_small": round(small["p99_ms"], 3),
@@ -212,9 +216,11 @@ def main() -> None:
             "postings_small": small["postings"],
             "postings_large": large["postings"],
             "ratio": round(ratio, 3),
+            "ledger_clean": not problems,
         }
     )
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
