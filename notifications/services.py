@@ -12,9 +12,10 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from config.prepared import Statements
 from wallet.phones import normalize_phone
 
 from . import backends, rendering, selectors
@@ -35,6 +36,19 @@ NOT_DUE_TOLERANCE = timedelta(seconds=1)
 
 
 # --- recording -----------------------------------------------------------------------------------
+
+_STATEMENTS = Statements(
+    {
+        "notification_insert": (
+            "(bigint, text, text, text, text, text, text, text, text, text, smallint, timestamptz,"
+            " timestamptz, timestamptz, timestamptz)",
+            "INSERT INTO notifications_notification (user_id, to_phone, to_email, channel, template,"
+            " language, subject, body, purpose, status, attempts, next_attempt_at, expires_at, sent_at,"
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            " RETURNING id",
+        ),
+    }
+)
 
 
 def record(
@@ -97,13 +111,16 @@ def record(
         expires_at = now + timedelta(seconds=settings.NOTIFICATIONS_SECURITY_TTL_SECONDS)
 
     rows = []
-    with transaction.atomic():
+    ops = connection.ops
+    # No savepoint: inside the caller's transaction the rows commit or vanish with its work, and
+    # a savepoint would cost two round trips on every payment and top-up.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         for channel in chosen:
             subject = "" if channel == Channel.SMS else rendering.render(template, "subject", lang, values)
             body = rendering.render(template, "email" if channel == Channel.EMAIL else "sms", lang, values)
             # A portal notice needs no transport: it is delivered by being written.
             portal = channel == Channel.PORTAL
-            notification = Notification.objects.create(
+            notification = Notification(
                 user=user,
                 to_phone=to_phone if channel == Channel.SMS else "",
                 to_email=to_email if channel == Channel.EMAIL else "",
@@ -120,6 +137,31 @@ def record(
                 sent_at=now if portal else None,
                 created_at=now,
             )
+            # One prepared INSERT (config.prepared) instead of the ORM's: this runs on every
+            # payment, top-up and transfer.
+            _STATEMENTS.execute(
+                cursor,
+                "notification_insert",
+                [
+                    notification.user_id,
+                    notification.to_phone,
+                    notification.to_email,
+                    channel,
+                    template,
+                    lang,
+                    notification.subject,
+                    body,
+                    purpose,
+                    notification.status,
+                    notification.attempts,
+                    ops.adapt_datetimefield_value(notification.next_attempt_at),
+                    ops.adapt_datetimefield_value(expires_at),
+                    ops.adapt_datetimefield_value(notification.sent_at),
+                    ops.adapt_datetimefield_value(now),
+                ],
+            )
+            notification.pk = cursor.fetchone()[0]
+            notification._state.adding, notification._state.db = False, connection.alias
             if portal:
                 DeliveryAttempt.objects.create(notification=notification, at=now, ok=True, backend="portal")
             rows.append(notification)

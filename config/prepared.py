@@ -1,0 +1,37 @@
+"""Named SQL statements of the hot paths, server-side prepared on PostgreSQL: each is parsed and
+planned once per database session instead of on every request, which costs PostgreSQL less CPU
+than running it, and Python none of the ORM's SQL compiling. Elsewhere (the SQLite demo) the same
+SQL runs plainly, with %s placeholders.
+
+    STATEMENTS = Statements({"name": ("(bigint, text)", "SELECT ... WHERE id = $1 AND code = $2")})
+    STATEMENTS.execute(cursor, "name", [pk, code])
+
+Server-side prepared statements live in the database session: they do not survive a PgBouncer in
+transaction pooling mode (see the README's deployment notes).
+"""
+
+import re
+import weakref
+
+from django.db import connection
+
+_NUMBERED = re.compile(r"\$(\d+)")
+
+
+class Statements:
+    def __init__(self, statements: dict[str, tuple[str, str]]):
+        self.statements = statements  # name -> (parameter types, SQL with $1, $2, ...)
+        self._prepared: weakref.WeakSet = weakref.WeakSet()  # driver connections that have them
+
+    def execute(self, cursor, name: str, args: list) -> None:
+        """Runs statement `name` with `args` ($1, $2, ... in order) on `cursor`."""
+        if connection.vendor == "postgresql":
+            raw = connection.connection
+            if raw not in self._prepared:
+                for statement, (types, sql) in self.statements.items():
+                    cursor.execute(f"PREPARE {statement} {types} AS {sql}")
+                self._prepared.add(raw)
+            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(args))})", args)
+            return
+        sql = self.statements[name][1]
+        cursor.execute(_NUMBERED.sub("%s", sql), [args[int(n) - 1] for n in _NUMBERED.findall(sql)])
