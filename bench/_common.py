@@ -606,6 +606,24 @@ def memory_of(pids: Sequence[int]) -> Memory:
     return Memory({pid: mb for pid in pids if (mb := peak_rss_mb(pid)) is not None})
 
 
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def terminate(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM (a graceful shutdown), then SIGKILL if it has not ended within `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def delete_queue(queue: str) -> None:
     """Deletes a benchmark's private Celery queue from Redis (its tasks were never to be run)."""
     try:
@@ -731,20 +749,12 @@ class Server:
         return children_of(self.proc.pid) if self.proc is not None else []
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log, lines)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.memory = memory_of(self.worker_pids())  # the workers' peaks, before they exit
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            terminate(self.proc)
         self.dir.cleanup()
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -193,20 +192,12 @@ class Worker:
         return self.proc is not None and self.proc.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return _common.log_tail(self.log, lines)
 
     def stop(self) -> None:
         if self.alive():
             self.memory = _common.memory_of(self.pids())  # the peaks, before the processes exit
-            self.proc.send_signal(signal.SIGTERM)  # warm shutdown: nothing is running by now
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            _common.terminate(self.proc)  # a warm shutdown: no task is running by now
 
     def cleanup(self) -> None:
         self.dir.cleanup()
