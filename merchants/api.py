@@ -5,13 +5,14 @@ from datetime import timedelta
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, permissions, status
+from rest_framework import authentication, generics, permissions, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import ErrorSerializer
 from wallet.app_api import PasswordIsCurrent
+from wallet.auth import TokenAuthentication
 from wallet.idempotency import KEY_PARAMETER, idempotent
 
 from . import payments
@@ -25,6 +26,7 @@ from .serializers import (
     PaymentSerializer,
     RefundCreateSerializer,
     RefundSerializer,
+    payment_body,
 )
 
 ERRORS = {
@@ -128,7 +130,7 @@ class PaymentListCreateView(generics.ListAPIView, MerchantView):
             expires_in=timedelta(minutes=data["expires_in_minutes"]),
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(PaymentSerializer(payment).data, status=code)
+        return Response(payment_body(payment), status=code)
 
 
 class PaymentDetailView(MerchantView):
@@ -190,7 +192,14 @@ class CustomerPaymentView(APIView):
         return Response(PaymentSerializer(self.payment(public_id)).data)
 
 
-class CustomerInitiateView(CustomerPaymentView):
+class CustomerPaymentActionView(CustomerPaymentView):
+    """Initiate and confirm: the service reads the payment once, locked (someone else's is a 404)."""
+
+    # The default classes (config/settings.py) with DRF's token look-up as one prepared statement.
+    authentication_classes = [TokenAuthentication, authentication.SessionAuthentication]
+
+
+class CustomerInitiateView(CustomerPaymentActionView):
     @extend_schema(
         request=CustomerPaySerializer,
         responses={200: PaymentSerializer, 422: ErrorSerializer, 429: ErrorSerializer, **ERRORS},
@@ -198,15 +207,19 @@ class CustomerInitiateView(CustomerPaymentView):
     )
     def post(self, request, public_id: str):
         data = _parse(CustomerPaySerializer, request.data)
-        payment = payments.initiate_payment(
-            payment=self.payment(public_id, items=False),
-            payer=request.user,
-            terms_accepted=data["terms_accepted"],
-        )
-        return Response(PaymentSerializer(payment).data)
+        try:
+            payment = payments.initiate_payment(
+                public_id=public_id,
+                hide_others=True,
+                payer=request.user,
+                terms_accepted=data["terms_accepted"],
+            )
+        except PaymentRequest.DoesNotExist:
+            raise Http404 from None
+        return Response(payment_body(payment))
 
 
-class CustomerConfirmView(CustomerPaymentView):
+class CustomerConfirmView(CustomerPaymentActionView):
     @extend_schema(
         request=CustomerConfirmSerializer,
         responses={200: PaymentSerializer, 422: ErrorSerializer, **ERRORS},
@@ -214,7 +227,10 @@ class CustomerConfirmView(CustomerPaymentView):
     )
     def post(self, request, public_id: str):
         data = _parse(CustomerConfirmSerializer, request.data)
-        payment = payments.confirm_payment(
-            payment=self.payment(public_id, items=False), payer=request.user, pin=data["pin"]
-        )
-        return Response(PaymentSerializer(payment).data)
+        try:
+            payment = payments.confirm_payment(
+                public_id=public_id, hide_others=True, payer=request.user, pin=data["pin"]
+            )
+        except PaymentRequest.DoesNotExist:
+            raise Http404 from None
+        return Response(payment_body(payment))

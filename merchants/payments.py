@@ -13,15 +13,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from notifications import webhooks
 from tariffs import services as tariffs
-from wallet import customers, ledger, notify, pins, selectors
+from wallet import customers, ledger, notify, pins, selectors, sql
 from wallet import services as wallet_services
 from wallet.errors import AccountNotActive, InsufficientFunds, LimitExceeded
+from wallet.models import Account
 from wallet.money import format_amount
 from wallet.phones import normalize_phone
 
@@ -94,13 +95,31 @@ def create_payment(
         cancel_url=cancel_url,
         **({"tariff_params": tariff_params} if tariff_params else {}),
     )
+    now = timezone.now()
+    if sql.prepared():
+        payment = _insert(
+            merchant=merchant,
+            order_id=order_id,
+            amount=amount,
+            currency=currency,
+            lines=lines,
+            description=description,
+            customer_phone=phone,
+            return_url=return_url,
+            cancel_url=cancel_url,
+            request_fingerprint=digest,
+            expires_at=now + expires_in,
+            tariff_params=tariff_params or {},
+            created_at=now,
+            updated_at=now,
+        )
+        if payment is not None:
+            return payment, True
+        return _replayed(merchant, order_id, digest), False
     with transaction.atomic():
         existing = PaymentRequest.objects.filter(merchant=merchant, order_id=order_id).first()
         if existing is not None:
-            if existing.request_fingerprint != digest:
-                raise OrderIdConflict(fields={"order_id": ["Already used for a different payment."]})
-            return existing, False
-        now = timezone.now()
+            return _replayed(merchant, order_id, digest, existing), False
         payment = PaymentRequest.objects.create(
             merchant=merchant,
             order_id=order_id,
@@ -132,6 +151,67 @@ def create_payment(
     return payment, True
 
 
+def _insert(*, merchant: Merchant, lines: list[Line], **fields) -> PaymentRequest | None:
+    """The new payment with its line items in one prepared statement, or None if the merchant
+    already has this order id (then nothing is written)."""
+    payment = PaymentRequest(merchant=merchant, **fields)
+    with connection.cursor() as cursor:
+        SQL.execute(
+            cursor,
+            "merchants_payment_create",
+            [
+                payment.public_id,
+                merchant.pk,
+                payment.order_id,
+                payment.amount,
+                payment.currency,
+                payment.description,
+                payment.customer_phone,
+                payment.return_url,
+                payment.cancel_url,
+                payment.request_fingerprint,
+                connection.ops.adapt_datetimefield_value(payment.expires_at),
+                connection.ops.adapt_datetimefield_value(payment.created_at),
+                json.dumps(payment.tariff_params),
+                [line.kind for line in lines],
+                [line.name for line in lines],
+                [line.quantity for line in lines],
+                [line.unit_price for line in lines],
+                [line.tax_rate_bp for line in lines],
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    payment.pk, item_ids = row
+    payment._state.adding = False
+    payment._state.db = connection.alias
+    items = [
+        LineItem(
+            id=item_id,
+            payment_id=payment.pk,
+            kind=line.kind,
+            name=line.name,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            tax_rate_bp=line.tax_rate_bp,
+        )
+        for item_id, line in zip(item_ids or [], lines, strict=True)
+    ]
+    _set_items(payment, items)
+    return payment
+
+
+def _replayed(merchant, order_id: str, digest: str, existing: PaymentRequest | None = None) -> PaymentRequest:
+    """The first payment of an order id sent again: the same content returns it, other content is
+    refused."""
+    if existing is None:
+        existing = PaymentRequest.objects.get(merchant=merchant, order_id=order_id)
+    if existing.request_fingerprint != digest:
+        raise OrderIdConflict(fields={"order_id": ["Already used for a different payment."]})
+    return existing
+
+
 # --- the customer pays ----------------------------------------------------------------------------
 
 
@@ -143,11 +223,100 @@ def _locked(public_id: str) -> PaymentRequest:
     # FOR UPDATE OF the payment only: without `of`, PostgreSQL also locks the joined merchant (and
     # its account) row, and every payment to one merchant would wait for the one before. The
     # merchant's account is not joined: only its id (merchant.account_id) is used here.
+    if sql.prepared():
+        payment, _ = _locked_for(public_id, None)
+        if payment is None:
+            raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
+        return payment
     return (
         PaymentRequest.objects.select_for_update(of=("self",))
         .select_related("merchant")
         .get(public_id=public_id)
     )
+
+
+_PAYMENT = sql.Columns(PaymentRequest, "p")
+_MERCHANT = sql.Columns(Merchant, "m")
+_WALLET = sql.Columns(Account, "w")
+_ITEM_FIELDS = ("id", "kind", "name", "quantity", "unit_price", "tax_rate_bp")
+SQL = sql.Statements(
+    {
+        # The customer's requests: the payment locked (FOR UPDATE OF p, see _locked), its merchant,
+        # its line items (for the answer and the receipt) and the wallet of customer $2 in the
+        # payment's currency (none when $2 is null), in one round trip.
+        "merchants_payment_locked": (
+            "(text, bigint)",
+            f"SELECT {_PAYMENT.sql}, {_MERCHANT.sql},"
+            " (SELECT json_agg(json_build_array(" + ", ".join(f'i."{f}"' for f in _ITEM_FIELDS) + ")"
+            ' ORDER BY i."id") FROM merchants_lineitem i WHERE i."payment_id" = p."id"),'
+            f" {_WALLET.sql}"
+            ' FROM merchants_paymentrequest p JOIN merchants_merchant m ON m."id" = p."merchant_id"'
+            ' LEFT JOIN LATERAL (SELECT * FROM wallet_account a WHERE a."owner_id" = $2'
+            ' AND a."kind" = \'customer\' AND a."currency" = p."currency" ORDER BY a."id" LIMIT 1)'
+            ' w ON true WHERE p."public_id" = $1 FOR UPDATE OF p',
+        ),
+        # A new payment and its line items in one statement (so in one implicit transaction);
+        # no row when the merchant already has this order id.
+        "merchants_payment_create": (
+            "(text, bigint, text, bigint, text, text, text, text, text, text, timestamptz, timestamptz,"
+            " jsonb, text[], text[], bigint[], bigint[], bigint[])",
+            "WITH p AS (INSERT INTO merchants_paymentrequest (public_id, merchant_id, order_id, amount,"
+            " currency, description, customer_phone, return_url, cancel_url, status, payer_fee,"
+            " merchant_fee, tariff_params, refunded_amount, approval_code, failure_reason,"
+            " request_fingerprint, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6,"
+            " $7, $8, $9, 'created', 0, 0, $13, 0, '', '', $10, $11, $12, $12)"
+            " ON CONFLICT (merchant_id, order_id) DO NOTHING RETURNING id),"
+            " items AS (INSERT INTO merchants_lineitem (payment_id, kind, name, quantity, unit_price,"
+            " tax_rate_bp) SELECT p.id, x.kind, x.name, x.quantity, x.unit_price, x.tax_rate_bp"
+            " FROM p, unnest($14, $15, $16, $17, $18) WITH ORDINALITY"
+            " AS x(kind, name, quantity, unit_price, tax_rate_bp, n) ORDER BY x.n RETURNING id)"
+            " SELECT p.id, (SELECT array_agg(id ORDER BY id) FROM items) FROM p",
+        ),
+    }
+)
+
+
+def _locked_for(public_id: str, payer_id: int | None) -> tuple[PaymentRequest | None, Account | None]:
+    """The payment locked, with its merchant and line items, and the wallet of `payer_id` in its
+    currency (None if there is none): one prepared statement. (None, None) if no such payment."""
+    with connection.cursor() as cursor:
+        SQL.execute(cursor, "merchants_payment_locked", [public_id, payer_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None, None
+    n, m = len(_PAYMENT), len(_PAYMENT) + len(_MERCHANT)
+    payment = _PAYMENT.build(row[:n])
+    PaymentRequest.merchant.field.set_cached_value(payment, _MERCHANT.build(row[n:m]))
+    items = row[m]
+    if isinstance(items, str):
+        items = json.loads(items)
+    _set_items(
+        payment,
+        [
+            LineItem(payment_id=payment.pk, **dict(zip(_ITEM_FIELDS, item, strict=True)))
+            for item in items or []
+        ],
+    )
+    wallet = _WALLET.build(row[m + 1 :]) if row[m + 1] is not None else None
+    return payment, wallet
+
+
+def _set_items(payment: PaymentRequest, items: list[LineItem]) -> None:
+    """`payment.items.all()` answers `items` without a query (as prefetch_related would)."""
+    for item in items:
+        item._state.adding = False
+        item._state.db = payment._state.db
+        LineItem.payment.field.set_cached_value(item, payment)
+    rows = LineItem.objects.all()
+    rows._result_cache = items
+    rows._prefetch_done = True
+    payment._prefetched_objects_cache = {"items": rows}
+
+
+def _payer_wallet(payer, currency: str, wallet: Account | None) -> Account:
+    if wallet is None:
+        return selectors.wallet_of(payer, currency)  # raises Http404("no wallet"), as always
+    return wallet
 
 
 def _check_open(payment: PaymentRequest, now) -> None:
@@ -166,23 +335,34 @@ def quote(payment: PaymentRequest) -> tariffs.Quote:
     )
 
 
-def initiate_payment(*, payment: PaymentRequest, payer, terms_accepted: bool) -> PaymentRequest:
+def initiate_payment(
+    *,
+    payment: PaymentRequest | None = None,
+    payer,
+    terms_accepted: bool,
+    public_id: str = "",
+    hide_others: bool = False,
+) -> PaymentRequest:
     """The customer presses pay: every refusal happens now, before a PIN is sent; then one SMS
-    with a PIN bound to this payment. Pressing again re-sends the PIN after the cooldown."""
-    if not terms_accepted:
-        raise TermsNotAccepted(fields={"terms": [TermsNotAccepted.message]})
-    wallet = selectors.wallet_of(payer, payment.currency)
-    refusal = customers.wallet_refusal(wallet)
-    if refusal is not None:
-        raise refusal
-    if payment.customer_phone and payment.customer_phone != str(payer.phone):
-        raise WrongPayer()
-    fee = quote(payment)
-    if selectors.balance_of(wallet) < payment.amount + fee.payer_fee:  # the row just read, unless hot
-        raise InsufficientFunds("Your balance is too low for this payment and its fee.")
-    now = timezone.now()
+    with a PIN bound to this payment. Pressing again re-sends the PIN after the cooldown.
+
+    `public_id` instead of `payment`: the payment is read only once, locked (the customer API);
+    with `hide_others` someone else's payment raises PaymentRequest.DoesNotExist (a 404)."""
+    public_id = public_id or payment.public_id
     with transaction.atomic():
-        payment = _locked(payment.public_id)
+        payment, wallet = _locked_for_payer(public_id, payer, hide_others)
+        if not terms_accepted:
+            raise TermsNotAccepted(fields={"terms": [TermsNotAccepted.message]})
+        wallet = _payer_wallet(payer, payment.currency, wallet)
+        refusal = customers.wallet_refusal(wallet)
+        if refusal is not None:
+            raise refusal
+        if payment.customer_phone and payment.customer_phone != str(payer.phone):
+            raise WrongPayer()
+        fee = quote(payment)
+        if selectors.balance_of(wallet) < payment.amount + fee.payer_fee:  # the row just read, unless hot
+            raise InsufficientFunds("Your balance is too low for this payment and its fee.")
+        now = timezone.now()
         _check_open(payment, now)
         if payment.merchant.status != Merchant.Status.ACTIVE:
             raise MerchantNotActive()
@@ -212,28 +392,52 @@ def initiate_payment(*, payment: PaymentRequest, payer, terms_accepted: bool) ->
     return payment
 
 
-def confirm_payment(*, payment: PaymentRequest, payer, pin: str) -> PaymentRequest:
+def _locked_for_payer(public_id: str, payer, hide_others: bool) -> tuple[PaymentRequest, Account | None]:
+    """The payment locked, with the payer's wallet when it can come in the same statement."""
+    if sql.prepared():
+        payment, wallet = _locked_for(public_id, payer.pk)
+        if payment is None:
+            raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
+    else:
+        payment, wallet = _locked(public_id), None
+    if hide_others and payment.payer_id not in (None, payer.pk):
+        raise PaymentRequest.DoesNotExist("someone else's payment does not exist for you")
+    return payment, wallet
+
+
+def confirm_payment(
+    *, payment: PaymentRequest | None = None, payer, pin: str, public_id: str = "", hide_others: bool = False
+) -> PaymentRequest:
     """The PIN from the SMS: only now is the wallet debited and the merchant credited.
 
-    Concurrent confirms of one payment: the PIN is single-use and the payment row is locked, so
+    One transaction: the payment locked, the PIN checked and consumed, the money moved. So the PIN
+    is used up only if the payment commits: a refusal or a connection dropped before the commit
+    leaves it usable for the retry. A wrong PIN is counted and that count committed (nothing else
+    was written); the third locks the PIN and fails the payment in the same transaction.
+
+    Concurrent confirms of one payment: the payment row is locked and the PIN is single-use, so
     at most one debits; the ledger reference `payment:<id>` makes a third guarantee."""
-    if payment.payer_id != payer.pk:
-        raise WrongPayer()
-    try:
-        pins.confirm_pin(user=payer, purpose=PIN_PURPOSE, subject=_pin_subject(payment), pin=pin)
-    except pins.PinLocked:
-        _fail(payment.public_id, "pin_locked")
-        raise
-    wallet = selectors.wallet_of(payer, payment.currency)
+    public_id = public_id or payment.public_id
     try:
         with transaction.atomic(durable=True):
-            payment = _locked(payment.public_id)
-            now = timezone.now()
-            _check_open(payment, now)
-            _settle(payment, payer=payer, wallet=wallet, reference=f"payment:{payment.public_id}", now=now)
+            payment, wallet = _locked_for_payer(public_id, payer, hide_others)
+            if payment.payer_id != payer.pk:
+                raise WrongPayer()
+            error = pins.use_pin(user=payer, purpose=PIN_PURPOSE, subject=_pin_subject(payment), pin=pin)
+            if error is None:
+                now = timezone.now()
+                _check_open(payment, now)
+                wallet = _payer_wallet(payer, payment.currency, wallet)
+                _settle(
+                    payment, payer=payer, wallet=wallet, reference=f"payment:{payment.public_id}", now=now
+                )
+            elif isinstance(error, pins.PinLocked):
+                _mark_failed(payment, "pin_locked")
     except (InsufficientFunds, LimitExceeded, AccountNotActive) as exc:
-        _fail(payment.public_id, exc.code)
+        _fail(public_id, exc.code)
         raise
+    if error is not None:
+        raise error
     return payment
 
 
@@ -308,20 +512,24 @@ def pay_authorised(*, payment: PaymentRequest, payer, reference: str) -> Payment
 def _fail(public_id: str, reason: str) -> None:
     """The payment cannot go on: failed, the merchant told, the customer emailed (no reason)."""
     with transaction.atomic():
-        payment = _locked(public_id)
-        if not payment.is_open:
-            return
-        payment.status = Status.FAILED
-        payment.failure_reason = reason
-        payment.failed_at = payment.updated_at = timezone.now()
-        payment.save(update_fields=["status", "failure_reason", "failed_at", "updated_at"])
-        _event(payment, "payment.failed")
-        if payment.payer_id:
-            notify.notify(
-                template="payment_failed",
-                context={"merchant": payment.merchant.legal_name, "order_id": payment.order_id},
-                user=payment.payer,
-            )
+        _mark_failed(_locked(public_id), reason)
+
+
+def _mark_failed(payment: PaymentRequest, reason: str) -> None:
+    """_fail in the caller's transaction, under the payment's lock."""
+    if not payment.is_open:
+        return
+    payment.status = Status.FAILED
+    payment.failure_reason = reason
+    payment.failed_at = payment.updated_at = timezone.now()
+    payment.save(update_fields=["status", "failure_reason", "failed_at", "updated_at"])
+    _event(payment, "payment.failed")
+    if payment.payer_id:
+        notify.notify(
+            template="payment_failed",
+            context={"merchant": payment.merchant.legal_name, "order_id": payment.order_id},
+            user=payment.payer,
+        )
 
 
 def cancel_payment(*, payment: PaymentRequest) -> PaymentRequest:

@@ -6,12 +6,13 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications import webhooks
 from wallet import services as wallet_services
 from wallet.models import Account
+from wallet.sql import Columns, Statements
 
 from .errors import ForbiddenCategory, InvalidMerchantData
 from .models import FORBIDDEN_CATEGORIES, ApiKey, Merchant, MerchantMember
@@ -114,19 +115,45 @@ def rotate_api_key(*, merchant: Merchant, prefix: str) -> tuple[ApiKey, str]:
     return create_api_key(merchant=merchant, name=old.name)
 
 
+_KEY = Columns(ApiKey, "k")
+_MERCHANT = Columns(Merchant, "m")
+SQL = Statements(
+    {
+        # The key (not revoked) and its merchant, by the key's hash: every merchant API call.
+        "merchants_api_key": (
+            "(text)",
+            f"SELECT {_KEY.sql}, {_MERCHANT.sql} FROM merchants_apikey k"
+            ' JOIN merchants_merchant m ON m."id" = k."merchant_id"'
+            ' WHERE k."hashed" = $1 AND k."revoked_at" IS NULL',
+        ),
+        "merchants_api_key_used": (
+            "(timestamptz, bigint)",
+            'UPDATE merchants_apikey SET "last_used_at" = $1 WHERE "id" = $2',
+        ),
+    }
+)
+
+
 def authenticate_key(secret: str) -> ApiKey | None:
+    """The live key of this secret with its merchant (key.merchant), or None. One prepared
+    statement, nothing cached: a revoked or rotated key stops working at its next request."""
     if not isinstance(secret, str) or not secret.startswith(KEY_PREFIX) or len(secret) > 100:
         return None
-    key = (
-        ApiKey.objects.select_related("merchant", "merchant__account")
-        .filter(hashed=hash_key(secret), revoked_at__isnull=True)
-        .first()
-    )
-    if key is not None:
+    with connection.cursor() as cursor:
+        SQL.execute(cursor, "merchants_api_key", [hash_key(secret)])
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        key = _KEY.build(row[: len(_KEY)])
+        merchant = _MERCHANT.build(row[len(_KEY) :])
+        ApiKey.merchant.field.set_cached_value(key, merchant)
         # At most once a minute, so that a busy merchant does not write on every request.
         now = timezone.now()
         if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            SQL.execute(
+                cursor, "merchants_api_key_used", [connection.ops.adapt_datetimefield_value(now), key.pk]
+            )
+            key.last_used_at = now
     return key
 
 

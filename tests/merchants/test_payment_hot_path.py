@@ -1,0 +1,207 @@
+"""The payment flow's hot path (bench/payments.py): the PIN is consumed in the payment's own
+transaction, the hand-built answers equal PaymentSerializer's, the prepared-statement look-ups
+(token, API key, the locked payment) answer as the ORM did, and the statements per request stay few."""
+
+import pytest
+from django.db import DatabaseError, connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from merchants import payments, services
+from merchants.models import PaymentRequest
+from merchants.serializers import PaymentSerializer, payment_body
+from notifications.models import WebhookEvent
+from tests.factories import pin_sent_to
+from tests.merchants.test_payments import books_clean, create, make_customer, make_merchant, order, pay
+from wallet import ledger
+from wallet.models import PhonePin, User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def initiated(app, shop, order_id="A-1001"):
+    payment_id = create(shop, order(order_id)).json()["id"]
+    response = app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    assert response.status_code == 200, response.content
+    return payment_id
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def test_a_failure_after_the_pin_check_leaves_the_pin_usable_and_the_payment_unpaid(monkeypatch):
+    """The PIN is consumed inside the confirm transaction: whatever breaks before that commits
+    (here the webhook row, written after the ledger entry) takes the consumption back with it."""
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = initiated(app, shop)
+    pin = pin_sent_to(user.phone)
+    device = PhonePin.objects.get(user=user, purpose=payments.PIN_PURPOSE)
+    token_before = device.token
+
+    def dropped(*args, **kwargs):
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(payments, "_event", dropped)
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    with pytest.raises(DatabaseError):
+        payments.confirm_payment(payment=payment, payer=user, pin=pin)
+
+    device.refresh_from_db()
+    assert device.token == token_before and device.throttling_failure_count == 0  # not burnt
+    payment.refresh_from_db()
+    assert payment.status == "pin_sent" and payment.entry_id is None
+    assert ledger.balance(wallet) == 300_000 and ledger.balance(merchant.account) == 0
+    assert not WebhookEvent.objects.exists()
+    assert books_clean()
+
+    monkeypatch.undo()  # the customer taps "Pay" again with the same PIN
+    paid = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
+    assert paid.status_code == 200, paid.content
+    assert paid.json()["status"] == "succeeded"
+    device.refresh_from_db()
+    assert device.token is None  # used once, now
+    again = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
+    assert again.json()["error"]["code"] == "pin_expired"
+    assert ledger.balance(wallet) == 50_000 and ledger.balance(merchant.account) == 250_000
+    assert books_clean()
+
+
+def test_a_refused_debit_fails_the_payment_and_a_wrong_pin_is_counted_though_nothing_else_commits():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = initiated(app, shop)
+    right = pin_sent_to(user.phone)
+    wrong = "000000" if right != "000000" else "111111"
+    response = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": wrong}, format="json")
+    assert response.status_code == 422 and response.json()["error"]["code"] == "pin_invalid"
+    assert PhonePin.objects.get(user=user, purpose="payment").throttling_failure_count == 1
+
+    wallet.balance = 1_000  # spent elsewhere meanwhile
+    wallet.save(update_fields=["balance"])
+    response = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": right}, format="json")
+    assert response.json()["error"]["code"] == "insufficient_funds"
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    assert payment.status == "failed" and payment.failure_reason == "insufficient_funds"
+    assert list(WebhookEvent.objects.values_list("type", flat=True)) == ["payment.failed"]
+    assert ledger.balance(merchant.account) == 0
+
+
+def _serialized(payment_id):
+    payment = PaymentRequest.objects.prefetch_related("items").get(public_id=payment_id)
+    return PaymentSerializer(payment).data
+
+
+def test_the_hand_built_answers_equal_the_payment_serializer_in_every_state():
+    _, shop = make_merchant()
+    user, _, app = make_customer(balance=600_000)
+    created = create(shop)
+    assert created.status_code == 201
+    assert created.json() == _serialized(created.json()["id"])
+    replay = create(shop, key="another-key")  # the same order again: the first payment
+    assert replay.status_code == 200 and replay.json() == created.json()
+
+    payment_id = created.json()["id"]
+    initiated_ = app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    assert initiated_.json() == _serialized(payment_id) and initiated_.json()["status"] == "pin_sent"
+    paid = app.post(
+        f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin_sent_to(user.phone)}, format="json"
+    )
+    assert paid.json() == _serialized(payment_id) and paid.json()["status"] == "succeeded"
+    assert paid.json()["paid_at"] and len(paid.json()["items"]) == 3
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    assert payment_body(payment) == PaymentSerializer(payment).data
+
+
+def test_the_customer_token_is_checked_on_every_request_nothing_cached():
+    _, shop = make_merchant()
+    user, _, _ = make_customer(balance=300_000)
+    app = token_client(user)
+    payment_id = create(shop).json()["id"]
+    assert (
+        app.post(
+            f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json"
+        ).status_code
+        == 200
+    )
+
+    Token.objects.filter(user=user).delete()  # logged out
+    response = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": "123456"}, format="json")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "authentication_failed"
+
+    app = token_client(user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    response = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": "123456"}, format="json")
+    assert response.status_code == 401
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    response = app.post(
+        f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin_sent_to(user.phone)}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["status"] == "succeeded"
+
+    User.objects.filter(pk=user.pk).update(must_change_password=True)
+    assert (
+        app.post(
+            f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json"
+        ).status_code
+        == 403
+    )
+    for header in ("Token", "Token nope", "Token a b", "Token " + "x" * 41):
+        app.credentials(HTTP_AUTHORIZATION=header)
+        assert (
+            app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": "1"}, format="json").status_code
+            == 401
+        )
+
+
+def test_a_revoked_api_key_stops_at_its_next_request():
+    merchant, shop = make_merchant()
+    assert create(shop, order("K-1")).status_code == 201
+    prefix = merchant.api_keys.get().prefix
+    assert services.revoke_api_key(merchant=merchant, prefix=prefix)
+    response = create(shop, order("K-2"))
+    assert response.status_code == 401 and response.json()["error"]["code"] == "authentication_failed"
+    assert not PaymentRequest.objects.filter(order_id="K-2").exists()
+
+
+def test_the_payment_flow_makes_few_statements():
+    """Upper bounds on the SQL per request (bench/payments.py --profile shows them); the
+    notification and webhook rows are written by notifications/, which may need fewer."""
+    _, shop = make_merchant()
+    user, _, _ = make_customer(balance=900_000)
+    app = token_client(user)
+    pay(app, user, create(shop, order("warm")).json()["id"])  # prepares the statements
+
+    with CaptureQueriesContext(connection) as made:
+        payment_id = create(shop, order("count")).json()["id"]
+    assert len(made) <= 4, [q["sql"][:80] for q in made.captured_queries]
+    with CaptureQueriesContext(connection) as made:
+        assert (
+            app.post(
+                f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json"
+            ).status_code
+            == 200
+        )
+    assert len(made) <= 14, [q["sql"][:80] for q in made.captured_queries]
+    pin = pin_sent_to(user.phone)
+    with CaptureQueriesContext(connection) as made:
+        assert (
+            app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json").status_code
+            == 200
+        )
+    assert len(made) <= 19, [q["sql"][:80] for q in made.captured_queries]
+
+
+def test_someone_elses_payment_is_a_404_and_an_unknown_one_too():
+    _, shop = make_merchant()
+    user, _, app = make_customer(balance=300_000)
+    _, _, intruder = make_customer(phone="064 555 0799", balance=300_000)
+    payment_id = initiated(app, shop)
+    for path, body in (("initiate", {"terms_accepted": True}), ("confirm", {"pin": "123456"})):
+        assert intruder.post(f"/api/v1/payments/{payment_id}/{path}/", body, format="json").status_code == 404
+        assert app.post(f"/api/v1/payments/pay_nope/{path}/", body, format="json").status_code == 404
+    assert PhonePin.objects.get(user=user, purpose="payment").throttling_failure_count == 0
