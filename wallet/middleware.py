@@ -9,13 +9,11 @@ class ForcePasswordChangeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        # The path first: an API request need not load a session user at all.
+        if request.path.startswith(("/api/", "/static/", "/i18n/", "/admin/")):
+            return self.get_response(request)
         user = getattr(request, "user", None)
-        if (
-            user is not None
-            and user.is_authenticated
-            and user.must_change_password
-            and not request.path.startswith(("/api/", "/static/", "/i18n/", "/admin/"))
-        ):
+        if user is not None and user.is_authenticated and user.must_change_password:
             allowed = {reverse("wallet:password-change"), reverse("wallet:logout")}
             if request.path not in allowed:
                 return redirect("wallet:password-change")
