@@ -276,6 +276,44 @@ SQL = sql.Statements(
 )
 
 
+# The two transitions of every payment flow, as prepared UPDATEs (elsewhere: Model.save).
+_TRANSITIONS = {
+    "merchants_payment_pin_sent": (
+        ("payer", "payer_fee", "merchant_fee", "tariff_version_id", "status", "pin_sent_at", "updated_at"),
+        ("bigint", "bigint", "bigint", "bigint", "text", "timestamptz", "timestamptz"),
+    ),
+    "merchants_payment_paid": (
+        ("entry", "status", "paid_at", "updated_at", "approval_code"),
+        ("bigint", "text", "timestamptz", "timestamptz", "text"),
+    ),
+}
+_TRANSITION_FIELDS = {
+    name: [PaymentRequest._meta.get_field(f) for f in fields] for name, (fields, _) in _TRANSITIONS.items()
+}
+SQL.statements.update(
+    {
+        name: (
+            f"(bigint, {', '.join(types)})",
+            "UPDATE merchants_paymentrequest SET "
+            + ", ".join(f'"{f.column}" = ${i}' for i, f in enumerate(_TRANSITION_FIELDS[name], start=2))
+            + ' WHERE "id" = $1',
+        )
+        for name, (_, types) in _TRANSITIONS.items()
+    }
+)
+
+
+def _save(payment: PaymentRequest, transition: str) -> None:
+    """payment.save(update_fields=<the transition's fields>), as one prepared statement."""
+    fields = _TRANSITION_FIELDS[transition]
+    if not sql.prepared():
+        payment.save(update_fields=[f.name for f in fields])
+        return
+    values = [f.get_db_prep_save(getattr(payment, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        SQL.execute(cursor, transition, [payment.pk, *values])
+
+
 def _locked_for(public_id: str, payer_id: int | None) -> tuple[PaymentRequest | None, Account | None]:
     """The payment locked, with its merchant and line items, and the wallet of `payer_id` in its
     currency (None if there is none): one prepared statement. (None, None) if no such payment."""
@@ -376,8 +414,7 @@ def initiate_payment(
         payment.status = Status.PIN_SENT
         payment.pin_sent_at = now
         payment.updated_at = now
-        fields = ["payer", "payer_fee", "merchant_fee", "tariff_version_id", "status", "pin_sent_at"]
-        payment.save(update_fields=[*fields, "updated_at"])
+        _save(payment, "merchants_payment_pin_sent")
         pins.send_pin(
             user=payer,
             purpose=PIN_PURPOSE,
@@ -464,7 +501,7 @@ def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now) -> N
     payment.status = Status.SUCCEEDED
     payment.paid_at = payment.updated_at = now
     payment.approval_code = f"{secrets.randbelow(10**6):06d}"
-    payment.save(update_fields=["entry", "status", "paid_at", "updated_at", "approval_code"])
+    _save(payment, "merchants_payment_paid")
     if payment.payer_id == payer.pk:
         payment.payer = payer  # the receipt's customer, without loading them again
     prefetch_related_objects([payment], "items")  # once, for the receipt and the response

@@ -28,6 +28,7 @@ from config.errors import DomainError
 
 from .errors import IdempotencyConflict, RequestInProgress
 from .models import IdempotencyRecord
+from .sql import Statements
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
@@ -93,15 +94,36 @@ def idempotent(view_method):
             _release(record_id)
         else:
             try:
-                IdempotencyRecord.objects.filter(pk=record_id).update(
-                    status_code=response.status_code, response_body=response.data
-                )
+                _store(record_id, response)
             except Error:  # the connection died after the business commit: the retry runs the
                 _release(record_id)  # view again and the service's own reference replays it
                 raise
         return response
 
     return wrapper
+
+
+SQL = Statements(
+    {
+        "wallet_idempotency_claim": (
+            "(text, text, text, timestamptz)",
+            "INSERT INTO wallet_idempotencyrecord (scope, key, fingerprint, created_at, locked_at)"
+            " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+        ),
+        "wallet_idempotency_store": (
+            "(bigint, integer, jsonb)",
+            "UPDATE wallet_idempotencyrecord SET status_code = $2, response_body = $3 WHERE id = $1",
+        ),
+    }
+)
+_BODY = IdempotencyRecord._meta.get_field("response_body")
+
+
+def _store(record_id: int, response) -> None:
+    """The first response, kept for the retries (as the JSONField would store it)."""
+    body = _BODY.get_db_prep_save(response.data, connection)
+    with connection.cursor() as cursor:
+        SQL.execute(cursor, "wallet_idempotency_store", [record_id, response.status_code, body])
 
 
 def _release(record_id: int) -> None:
@@ -122,10 +144,10 @@ def _claim(scope: str, key: str, digest: str) -> tuple[int | None, Response | No
     """Takes the key for this request, or returns the stored response to replay."""
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO wallet_idempotencyrecord (scope, key, fingerprint, created_at, locked_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO NOTHING RETURNING id",
-            [scope, key, digest, *[connection.ops.adapt_datetimefield_value(now)] * 2],
+        SQL.execute(
+            cursor,
+            "wallet_idempotency_claim",
+            [scope, key, digest, connection.ops.adapt_datetimefield_value(now)],
         )
         row = cursor.fetchone()
     if row is not None:

@@ -1,42 +1,20 @@
-"""Hot-path statements as server-side prepared statements (as wallet.ledger and terminals.sql do):
-on PostgreSQL each group is prepared once per database session, so a statement is neither built by
-the ORM nor planned by PostgreSQL on every request. Elsewhere (the SQLite demo) the same text runs
-plainly, with $n turned into %s.
+"""Hot-path statements of wallet and merchants as server-side prepared statements
+(config.prepared.Statements, as wallet.ledger, terminals and notifications do): a statement is
+neither built by the ORM nor planned by PostgreSQL on every request.
 
-`row_to_model` builds a model instance from the columns of `columns(Model, alias)` exactly as the
-ORM would (the fields' converters applied: phone numbers, JSON, ...), without compiling a query.
-PREPARE is not undone by a ROLLBACK, and a new connection (after a drop) prepares again.
+`Columns(Model, alias)` names a model's columns for a SELECT list and builds an instance back from
+the selected values exactly as the ORM would (the fields' converters applied: phone numbers,
+JSON, ...), without compiling a query. PREPARE is not undone by a ROLLBACK, and a new connection
+(after a drop) prepares again.
 """
 
 from __future__ import annotations
 
-import re
-import weakref
-
 from django.db import connection
 
-_NUMBERED = re.compile(r"\$(\d+)")
+from config.prepared import Statements
 
-
-class Statements:
-    """A named group of statements: {name: ("(type, ...)", "SQL with $1, $2, ...")}. Names are
-    global to a database session: prefix them with the module's name."""
-
-    def __init__(self, statements: dict[str, tuple[str, str]]):
-        self.statements = statements
-        self._prepared: weakref.WeakSet = weakref.WeakSet()  # driver connections that have them
-
-    def execute(self, cursor, name: str, args: list | tuple) -> None:
-        if connection.vendor == "postgresql":
-            raw = connection.connection
-            if raw not in self._prepared:
-                for statement, (types, sql) in self.statements.items():
-                    cursor.execute(f"PREPARE {statement} {types} AS {sql}")
-                self._prepared.add(raw)
-            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(args))})", args)
-            return
-        sql = self.statements[name][1]
-        cursor.execute(_NUMBERED.sub("%s", sql), [args[int(n) - 1] for n in _NUMBERED.findall(sql)])
+__all__ = ["Columns", "Statements", "prepared"]
 
 
 def prepared() -> bool:
