@@ -10,17 +10,19 @@ same commands over the same pool, for less. Used when the broker is Redis (confi
 from contextlib import contextmanager
 
 from kombu.transport import redis
-from kombu.utils.objects import cached_property
 
 
 class Channel(redis.Channel):
-    @cached_property
-    def _shared_client(self):
-        return self._create_client()
+    _shared_client = None
 
     @contextmanager
     def conn_or_acquire(self, client=None):
-        yield client or self._shared_client
+        if client is None:
+            client = self._shared_client
+            # kombu replaces the pool after a fork or on close: the client follows it.
+            if client is None or client.connection_pool is not self.pool:
+                client = self._shared_client = self._create_client()
+        yield client
 
 
 class Transport(redis.Transport):
