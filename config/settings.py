@@ -300,7 +300,13 @@ NOTIFICATIONS_RETRY_DELAYS = env.list(
 NOTIFICATIONS_RESEND_AFTER_SECONDS = env.int("NOTIFICATIONS_RESEND_AFTER_SECONDS", default=60)
 # A security message (PIN, temporary password) not delivered within this time is given up.
 NOTIFICATIONS_SECURITY_TTL_SECONDS = env.int("NOTIFICATIONS_SECURITY_TTL_SECONDS", default=15 * 60)
+# Sent and failed messages are deleted this many days after they were written (pending ones never).
+NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=365)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("notifications.context_processors.notices")
+CELERY_BEAT_SCHEDULE["notifications-purge-old"] = {
+    "task": "notifications.tasks.purge_old",
+    "schedule": crontab(hour=3, minute=40),  # daily, at a quiet hour
+}
 CELERY_BEAT_SCHEDULE["notifications-resend-unsent"] = {
     "task": "notifications.tasks.resend_unsent",
     "schedule": crontab(),  # every minute

@@ -334,6 +334,21 @@ def resend_unsent(*, limit: int = 1000) -> int:
     return enqueue(_due_ids(limit))
 
 
+def purge_old(*, now=None, batch: int = 5_000) -> int:
+    """Deletes the messages older than settings.NOTIFICATIONS_RETENTION_DAYS that are done with
+    (sent or failed), with their delivery attempts; a pending one is never deleted. The outbox
+    grows by a row for every payment and top-up, so it keeps a bounded history. Deletes in
+    batches (short transactions, few locks). Returns how many messages were deleted; runs daily."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.NOTIFICATIONS_RETENTION_DAYS)
+    done = Notification.objects.filter(created_at__lt=cutoff).exclude(status=Notification.Status.PENDING)
+    deleted = 0
+    while ids := list(done.order_by("created_at").values_list("pk", flat=True)[:batch]):
+        with transaction.atomic():
+            DeliveryAttempt.objects.filter(notification_id__in=ids).delete()
+            deleted += Notification.objects.filter(pk__in=ids).delete()[1].get(Notification._meta.label, 0)
+    return deleted
+
+
 def deliver_unsent(*, limit: int = 1000) -> dict[str, int]:
     """Like resend_unsent, but delivers in this process instead of through the broker: for an
     operator when the broker or the workers are down. Returns a count per outcome."""

@@ -18,6 +18,11 @@ def resend_unsent() -> int:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def purge_old() -> int:
+    return services.purge_old()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def deliver_webhook(delivery_id: int) -> str:
     return webhooks.deliver(delivery_id=delivery_id)
 
