@@ -122,3 +122,25 @@ def test_the_wallet_port_reaches_the_tariffs():
     quote = wallet_fees.quote(service="withdrawal", amount=10_000, currency="RSD")
     assert (quote.payer_fee, quote.total_debit) == (5_000, 15_000)
     assert quote.tariff_version_id == TariffVersion.objects.get().pk
+
+
+def test_the_one_statement_rule_in_force_equals_the_versions_own_rule_with_its_tiers():
+    """quote() reads the version and its tiers in one statement; it must be the rule the model
+    gives (tiers in order, open upper bound, min and max, bearer, tier parameter)."""
+    version = services.publish_version(
+        service="tv:kablovska",
+        percent_bp=0,
+        min_fee=50,
+        max_fee=9_000,
+        bearer="payee",
+        tier_parameter="months",
+        tiers=[
+            fees.Tier(lower=7, upper=None, fixed_fee=0, percent_bp=150),
+            fees.Tier(lower=1, upper=6, fixed_fee=2_000, percent_bp=0),
+        ],
+    )
+    found = services.rule_in_force(service="tv:kablovska", currency="RSD")
+    assert found == (version.pk, version.rule())
+    assert [t.lower for t in found[1].tiers] == [1, 7]
+    quote = services.quote(service="tv:kablovska", amount=120_000, currency="RSD", params={"months": 12})
+    assert (quote.payer_fee, quote.payee_fee) == (0, 1_800)
