@@ -536,6 +536,42 @@ def redis_url() -> str:
     return "redis://127.0.0.1:6379/0"
 
 
+@dataclass
+class Reply:
+    status_code: int
+    text: str
+
+    def json(self):
+        return json.loads(self.text)
+
+
+class JsonClient:
+    """A lean HTTP/1.1 JSON client on one kept-alive connection (the standard library's
+    http.client): the clients share the machine's two cores with the server they measure, and
+    `requests` spends about 1 ms of CPU on a call here, as much as a fifth of the server's work."""
+
+    def __init__(self, base_url: str, headers: dict | None = None, timeout: float = 60.0):
+        import http.client
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(base_url)
+        self._connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
+
+    def post(self, path: str, body: dict, headers: dict | None = None) -> Reply:
+        data = json.dumps(body).encode()  # bytes: sent with the headers in one packet
+        try:
+            self._connection.request("POST", path, data, {**self.headers, **(headers or {})})
+            response = self._connection.getresponse()
+            return Reply(response.status, response.read().decode())
+        except Exception:
+            self._connection.close()  # a broken connection is opened afresh by the next call
+            raise
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

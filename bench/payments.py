@@ -16,7 +16,9 @@ The platform runs under gunicorn (config.wsgi) on a free 127.0.0.1 port: DEBUG o
 connections (CONN_MAX_AGE), SMS_BACKEND=outbox, Celery publishing to the local Redis on a private
 queue that nobody consumes (deleted at the end), so PINs stay in their pending notification row.
 
-N client processes (one customer each, a requests.Session per side with keep-alive) repeat:
+N client processes (one customer each; per side one kept-alive connection of _common.JsonClient,
+a lean http.client wrapper, so that the clients take little of the CPU they share with the server)
+repeat:
 
 1. POST /api/merchant/v1/payments/           (the shop: Bearer key, Idempotency-Key)
 2. POST /api/v1/payments/<id>/initiate/       (the customer's app: Token, terms_accepted)
@@ -244,20 +246,15 @@ class Client:
     """One customer's phone and the shop's server, as seen from one client process."""
 
     def __init__(self, setup: Setup, index: int, base_url: str):
-        import requests
-
         self.index = index
         self.base = base_url
         self.currency = setup.currency
         self.user_id, self.phone = setup.customers[index]
         self.prefix = f"{setup.run}-w{index}-p{os.getpid()}-"
         self.counter = 0
-        self.shop = requests.Session()
-        self.shop.headers["Authorization"] = f"Bearer {setup.api_key}"
-        self.app = requests.Session()
-        login = self.app.post(
-            f"{self.base}/api/v1/auth/token/", json={"phone": self.phone, "password": PASSWORD}, timeout=60
-        )
+        self.shop = _common.JsonClient(base_url, {"Authorization": f"Bearer {setup.api_key}"})
+        self.app = _common.JsonClient(base_url)
+        login = self.app.post("/api/v1/auth/token/", {"phone": self.phone, "password": PASSWORD})
         self._expect(login, 200, "token login")
         self.app.headers["Authorization"] = f"Token {login.json()['token']}"
         self.pg = _common.raw_connection()
@@ -295,26 +292,21 @@ class Client:
         order_id = f"{self.prefix}{self.counter}"
         t0 = time.perf_counter()
         created = self.shop.post(
-            f"{self.base}/api/merchant/v1/payments/",
-            json=order_body(order_id, self.currency),
+            "/api/merchant/v1/payments/",
+            order_body(order_id, self.currency),
             headers={"Idempotency-Key": f"create-{order_id}"},
-            timeout=60,
         )
         t1 = time.perf_counter()
         payment = self._expect(created, 201, "create")["id"]
         t2 = time.perf_counter()
-        initiated = self.app.post(
-            f"{self.base}/api/v1/payments/{payment}/initiate/", json={"terms_accepted": True}, timeout=60
-        )
+        initiated = self.app.post(f"/api/v1/payments/{payment}/initiate/", {"terms_accepted": True})
         t3 = time.perf_counter()
         if self._expect(initiated, 200, "initiate")["status"] != "pin_sent":
             raise AssertionError(f"initiate: {initiated.text[:300]}")
         t4 = time.perf_counter()
         pin = self.pin()
         t5 = time.perf_counter()
-        confirmed = self.app.post(
-            f"{self.base}/api/v1/payments/{payment}/confirm/", json={"pin": pin}, timeout=60
-        )
+        confirmed = self.app.post(f"/api/v1/payments/{payment}/confirm/", {"pin": pin})
         t6 = time.perf_counter()
         if self._expect(confirmed, 200, "confirm")["status"] != "succeeded":
             raise AssertionError(f"confirm: {confirmed.text[:300]}")
@@ -702,6 +694,12 @@ def main() -> int:
         "--threads", type=int, default=1, help="threads per worker (>1: gthread; default 1: sync)"
     )
     parser.add_argument(
+        "--worker-class",
+        choices=["sync", "gthread"],
+        default="sync",
+        help="gunicorn worker class (sync closes each connection; gthread keeps them alive)",
+    )
+    parser.add_argument(
         "--raw-seconds", type=float, default=5.0, help="seconds per raw-SQL measurement (default 5)"
     )
     parser.add_argument(
@@ -749,6 +747,7 @@ def main() -> int:
         name="payments",
         workers=args.server_workers,
         threads=args.threads,
+        worker_class=args.worker_class,
         queue=queue,
         config=GUNICORN_CONFIG,
         app_name=queue,  # the workers' PostgreSQL application_name: their backends are found by it
