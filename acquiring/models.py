@@ -276,8 +276,12 @@ class SettlementBatch(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["business_date", "currency"], name="settlement_once_per_day"),
+            # Windows never overlap: a non-empty one starts once. An empty one (a day without card
+            # movements) starts where the next one will, so it is left out.
             models.UniqueConstraint(
-                fields=["currency", "first_movement_id"], name="settlement_window_starts_once"
+                fields=["currency", "first_movement_id"],
+                condition=Q(last_movement_id__gte=F("first_movement_id")),
+                name="settlement_window_starts_once",
             ),
             models.CheckConstraint(
                 condition=Q(last_movement_id__gte=F("first_movement_id") - 1),

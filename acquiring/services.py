@@ -467,7 +467,7 @@ def _apply_answer(public_id: str, result: processors.Result) -> CardTransaction:
             except processors.ProcessorTimeout:
                 log.warning("card %s: refund of a refused top-up timed out; left pending", public_id)
                 return transition(txn, Status.PENDING, response_code="91")
-            transition(txn, Status.REVERSED, response_code="R2", **bank)
+            transition(txn, Status.REVERSED, **{**bank, "response_code": "R2"})  # R2: refused by the wallet
             _failure_email(txn)
     return txn
 
@@ -879,7 +879,8 @@ def _settle(business_date: date, currency: str) -> SettlementBatch:
     existing = SettlementBatch.objects.filter(business_date=business_date, currency=currency).first()
     if existing is not None:
         return existing
-    previous = SettlementBatch.objects.filter(currency=currency).order_by("-last_movement_id").first()
+    # The newest batch: after a day without movements several end at the same movement id.
+    previous = SettlementBatch.objects.filter(currency=currency).order_by("-last_movement_id", "-id").first()
     start = previous.last_movement_id if previous else 0
     with connection.cursor() as cursor:
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM acquiring_movement")

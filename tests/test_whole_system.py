@@ -18,9 +18,8 @@ compares every account's balance (hot deltas included) with the model, and requi
 account in the database to be empty. At the end, every money path must have moved money at
 least once in the run (so that a change of odds cannot silently stop exercising one).
 
-Two paths are held back because they crash today (bugs, each pinned by a strict xfail test at
-the bottom): an end of day with no card movement since the previous one, and a card top-up that
-the wallet's limits refuse.
+Two bugs it found are pinned by tests at the bottom (both fixed): an end of day after a day
+without card movements crashed, and so did a card top-up that the wallet's limits refuse.
 
 Isolation: a transactional test (`django_db(transaction=True)`), because the services open
 durable transactions and must really commit, as in production (the deferred balanced-entry
@@ -58,7 +57,6 @@ import pytest
 from django.apps import apps as django_apps
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from django.db import IntegrityError
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase, event, seed, settings
 from hypothesis import strategies as st
@@ -317,7 +315,6 @@ class WholeSystem(RuleBasedStateMachine):
         self.expected: dict[int, int] = {}  # account id -> the balance it must have
         self.n_customers = 0
         self.unsettled: list[tuple[int, int]] = []  # card movements: (+capture / -refund, commission)
-        self.moved_since_end_of_day = False  # a card movement since the last end of day
         self.last_top_up = None
         self.opened_by_cash = False
         self.all_customers: list[Customer] = []
@@ -788,7 +785,6 @@ class WholeSystem(RuleBasedStateMachine):
         card.status, card.captured = "captured", amount
         self.move((self.sys("card_clearing"), -amount), (self.sys("card_merchant_payable"), amount))
         self.unsettled.append((amount, self.commission(card.merchant, amount)))
-        self.moved_since_end_of_day = True
 
     @rule(card=cards, data=st.data())
     def card_capture(self, card, data):
@@ -837,7 +833,6 @@ class WholeSystem(RuleBasedStateMachine):
         card.refunded += amount
         self.move((self.sys("card_merchant_payable"), -amount), (self.sys("card_clearing"), amount))
         self.unsettled.append((-amount, 0))
-        self.moved_since_end_of_day = True
 
     @rule(customer=customers, amount=st.integers(10_000, 2_500_000))
     def card_top_up(self, customer, amount):
@@ -846,25 +841,24 @@ class WholeSystem(RuleBasedStateMachine):
             with self.refused("phone_not_verified"):
                 acquiring.create_wallet_topup(user=customer.user, amount=amount, currency=CURRENCY)
             return
-        if customer.credit_refusal(self.balance(customer), amount):
-            # Not driven: a top-up the wallet's limits refuse crashes the gateway instead of
-            # going back to the card (the xfail test below); nothing would be left to check.
-            event("card top-up beyond the wallet's limits: skipped")
-            return
+        refused = customer.credit_refusal(self.balance(customer), amount)
+        entries = Entry.objects.count()
         txn = acquiring.create_wallet_topup(user=customer.user, amount=amount, currency=CURRENCY)
         txn = acquiring.submit_card(public_id=txn.public_id, card=self.card(CARDS["approve"]))
+        if refused:  # the wallet's limits refuse it: the money goes back to the card, books untouched
+            assert (txn.status, txn.response_code) == ("reversed", "R2")
+            assert Entry.objects.count() == entries
+            return
         assert txn.status == "captured"
         self.move((self.sys("card_clearing"), -amount), (customer.wallet, amount))
-        self.moved_since_end_of_day = True
 
-    # Guarded: an end of day with no card movement since the previous one writes an empty batch,
-    # and the next end of day then crashes (see the xfail test below); that bug is reported.
-    @precondition(lambda self: self.moved_since_end_of_day)
     @rule()
     def end_of_day(self):
         """Every capture and refund since the last end of day, per merchant: the commission to fee
         revenue, the net to payout clearing; card payable keeps nothing settled."""
         acquiring.end_of_day(business_date=self.next_business_day())
+        if not self.unsettled:  # a day without card movements: an empty batch, no money moves
+            return
         gross_less_refunds = sum(amount for amount, _ in self.unsettled)
         commission = sum(fee for _, fee in self.unsettled)
         self.move(
@@ -925,14 +919,6 @@ def test_random_interleavings_of_every_money_path_keep_the_books_equal_to_the_mo
         assert PATHS - set(MOVED) == set(), f"never moved money: {sorted(PATHS - set(MOVED))}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason="bug in acquiring/services.py _settle: an end of day with no movement since the previous "
-    "batch creates an empty batch (first_movement_id = last + 1, last_movement_id = last); the next "
-    "end of day starts at the same first_movement_id and violates settlement_window_starts_once, and "
-    "so does every later one: end of day stops for good after one day without card movements",
-)
 def test_end_of_day_after_a_day_without_card_movements_still_settles():
     today = timezone.localdate()
     acquiring.end_of_day(business_date=today)  # a day without card payments
@@ -958,14 +944,6 @@ def test_end_of_day_after_a_day_without_card_movements_still_settles():
     assert batch.lines.get().gross == 10_000 and Movement.objects.count() == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(KeyError, TypeError),
-    reason="bug in acquiring/services.py _apply_answer: when the wallet's limits refuse a card "
-    "top-up, transition(txn, REVERSED, response_code='R2', **bank) passes response_code twice (bank "
-    "has it too): the call raises, the request fails with a 500 and the transaction stays "
-    "'processing' (the processor's refund is rolled back with it; resolve_pending retries the same)",
-)
 def test_a_card_top_up_beyond_the_wallets_limits_goes_back_to_the_card():
     user = active_customer(tier="unverified")  # the largest single operation is 20,000.00
     amount = NEW_WALLET_LIMITS[1] + 100
