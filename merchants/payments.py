@@ -96,23 +96,23 @@ def create_payment(
         **({"tariff_params": tariff_params} if tariff_params else {}),
     )
     now = timezone.now()
+    fields = {
+        "merchant": merchant,
+        "order_id": order_id,
+        "amount": amount,
+        "currency": currency,
+        "description": description,
+        "customer_phone": phone,
+        "return_url": return_url,
+        "cancel_url": cancel_url,
+        "request_fingerprint": digest,
+        "expires_at": now + expires_in,
+        "tariff_params": tariff_params or {},
+        "created_at": now,
+        "updated_at": now,
+    }
     if sql.prepared():
-        payment = _insert(
-            merchant=merchant,
-            order_id=order_id,
-            amount=amount,
-            currency=currency,
-            lines=lines,
-            description=description,
-            customer_phone=phone,
-            return_url=return_url,
-            cancel_url=cancel_url,
-            request_fingerprint=digest,
-            expires_at=now + expires_in,
-            tariff_params=tariff_params or {},
-            created_at=now,
-            updated_at=now,
-        )
+        payment = _insert(lines=lines, **fields)
         if payment is not None:
             return payment, True
         return _replayed(merchant, order_id, digest), False
@@ -120,21 +120,7 @@ def create_payment(
         existing = PaymentRequest.objects.filter(merchant=merchant, order_id=order_id).first()
         if existing is not None:
             return _replayed(merchant, order_id, digest, existing), False
-        payment = PaymentRequest.objects.create(
-            merchant=merchant,
-            order_id=order_id,
-            amount=amount,
-            currency=currency,
-            description=description,
-            customer_phone=phone,
-            return_url=return_url,
-            cancel_url=cancel_url,
-            request_fingerprint=digest,
-            expires_at=now + expires_in,
-            tariff_params=tariff_params or {},
-            created_at=now,
-            updated_at=now,
-        )
+        payment = PaymentRequest.objects.create(**fields)
         LineItem.objects.bulk_create(
             [
                 LineItem(
