@@ -247,6 +247,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wallet.tasks.purge_idempotency_keys",
         "schedule": crontab(minute=17),
     },
+    "purge-expired-pins": {
+        "task": "wallet.tasks.purge_expired_pins",
+        "schedule": crontab(minute=23),
+    },
 }
 
 LOGGING = {

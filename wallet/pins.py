@@ -188,3 +188,15 @@ def use_pin(*, user: User, purpose: str, subject: str = "", pin: str) -> PinErro
             return PinLocked() if left <= 0 else PinInvalid(attempts_left=left)
         SQL.execute(cursor, "wallet_pin_used", [device_id, _when(now)])  # single use
     return None
+
+
+def purge_expired(*, now=None, batch: int = 5_000) -> int:
+    """Deletes the PIN rows whose PIN expired more than a day ago (one row per payment, transfer or
+    registration: the table would grow with every operation). Such a row confirms nothing any
+    more; a new PIN for the same thing makes a new row. Returns how many were deleted; hourly."""
+    cutoff = (now or timezone.now()) - timedelta(days=1)
+    expired = PhonePin.objects.filter(valid_until__lt=cutoff)
+    deleted = 0
+    while ids := list(expired.values_list("pk", flat=True)[:batch]):
+        deleted += PhonePin.objects.filter(pk__in=ids).delete()[0]
+    return deleted

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import customers, idempotency, ledger
+from . import customers, idempotency, ledger, pins
 
 
 @shared_task(acks_late=True)
@@ -11,6 +11,11 @@ def rollup_hot_balances() -> int:
 @shared_task(acks_late=True)
 def purge_idempotency_keys() -> int:
     return idempotency.purge_expired()
+
+
+@shared_task(acks_late=True)
+def purge_expired_pins() -> int:
+    return pins.purge_expired()
 
 
 @shared_task(acks_late=True)
