@@ -23,6 +23,8 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from config.prepared import Statements
+
 from .errors import (
     AccountNotActive,
     AccountNotFound,
@@ -178,38 +180,19 @@ _PREPARED_SQL = {
         "INSERT INTO wallet_posting (entry_id, account_id, amount) VALUES ($1, $2, $3), ($1, $4, $5)",
     ),
 }
-_prepared_on: dict[int, object] = {}  # id(driver connection) -> the connection
+_STATEMENTS = Statements(_PREPARED_SQL)
 
 
-_NUMBERED = re.compile(r"\$(\d+)")
+def _run(cursor, name: str, args: list) -> None:
+    """Runs one of _PREPARED_SQL (config.prepared: by name on PostgreSQL, else as portable SQL)."""
+    _STATEMENTS.execute(cursor, name, args)
 
 
-def _run(cursor, name: str, args: list, prepared: bool) -> None:
-    """Runs one of _PREPARED_SQL: by name when prepared, else as portable SQL."""
-    if prepared:
-        cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(args))})", args)
-        return
-    sql = _PREPARED_SQL[name][1]
-    cursor.execute(_NUMBERED.sub("%s", sql), [args[int(n) - 1] for n in _NUMBERED.findall(sql)])
-
-
-def _prepare(cursor) -> bool:
-    """Prepares the hot-path statements once per database session (PostgreSQL only)."""
-    if connection.vendor != "postgresql":
-        return False
-    raw = connection.connection
-    if _prepared_on.get(id(raw)) is not raw:
-        for name, (types, sql) in _PREPARED_SQL.items():
-            cursor.execute(f"PREPARE {name} {types} AS {sql}")
-        _prepared_on[id(raw)] = raw
-    return True
-
-
-def _update(cursor, account: int, amount: int, currency: str, enforce_limits: bool, clock, prepared: bool):
+def _update(cursor, account: int, amount: int, currency: str, enforce_limits: bool, clock):
     """One conditional UPDATE of a directly kept account: its new balance, or None if refused."""
     if amount < 0 and enforce_limits:
         day, month, now = clock
-        _run(cursor, "ledger_debit", [amount, -amount, day, month, now, account, currency], prepared)
+        _run(cursor, "ledger_debit", [amount, -amount, day, month, now, account, currency])
     else:
         name = (
             "ledger_debit_unlimited"
@@ -218,7 +201,7 @@ def _update(cursor, account: int, amount: int, currency: str, enforce_limits: bo
             if enforce_limits
             else "ledger_credit_unlimited"
         )
-        _run(cursor, name, [amount, account, currency], prepared)
+        _run(cursor, name, [amount, account, currency])
     return cursor.fetchone()
 
 
@@ -271,12 +254,10 @@ def post(
             for account, _ in ordered:
                 if flags[account][0] != currency:
                     raise CurrencyMismatch(fields={"currency": [f"Account {account} is not in {currency}."]})
-            prepared = _prepare(cursor)
             _run(
                 cursor,
                 "ledger_entry",
                 [kind, reference, digest, currency, memo[:255], now, created_by_id, reverses_id],
-                prepared,
             )
             row = cursor.fetchone()
             if row is None:
@@ -292,13 +273,13 @@ def post(
                     continue
                 if hot:  # a debit of a hot account: fold its deltas in first, then check
                     _rollup(cursor, account)
-                updated = _update(cursor, account, amount, currency, enforce_limits, clock, prepared)
+                updated = _update(cursor, account, amount, currency, enforce_limits, clock)
                 if updated is None:
                     _refusal(cursor, account, amount, currency, enforce_limits)
                 balances[account] = updated[0]
 
             if len(deltas) == 1:
-                _run(cursor, "ledger_delta1", [*deltas[0], currency], prepared)
+                _run(cursor, "ledger_delta1", [*deltas[0], currency])
                 if cursor.rowcount != 1:
                     _refusal(cursor, *deltas[0], currency, False)
             elif deltas:
@@ -315,7 +296,7 @@ def post(
                         _refusal(cursor, account, amount, currency, False)
             if len(ordered) == 2:
                 (a1, n1), (a2, n2) = ordered
-                _run(cursor, "ledger_postings2", [entry_id, a1, n1, a2, n2], prepared)
+                _run(cursor, "ledger_postings2", [entry_id, a1, n1, a2, n2])
             else:
                 values = ",".join(["(%s, %s, %s)"] * len(ordered))
                 cursor.execute(
