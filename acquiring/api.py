@@ -3,12 +3,10 @@
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
-from merchants.auth import ApiKeyAuthentication, IsMerchant
+from config.api import ErrorSerializer, NewestFirstPagination, validated
+from merchants.auth import MerchantKeyView
 from wallet.idempotency import KEY_PARAMETER, idempotent
 
 from . import services
@@ -32,16 +30,7 @@ ERRORS = {
 TAGS = ["card payments"]
 
 
-def _parse(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-class CardMerchantView(APIView):
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsMerchant]
-
+class CardMerchantView(MerchantKeyView):
     def txn(self, public_id: str) -> CardTransaction:
         """Another merchant's payment does not exist for this one (404)."""
         return get_object_or_404(
@@ -54,19 +43,12 @@ class CardMerchantView(APIView):
         return Response(CardPaymentSerializer(self.txn(public_id)).data, status=code)
 
 
-class CardPagination(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
-
-
 class CardPaymentListCreateView(generics.ListAPIView, CardMerchantView):
     serializer_class = CardPaymentSerializer
-    pagination_class = CardPagination
+    pagination_class = NewestFirstPagination
 
     def get_queryset(self):
-        query = _parse(CardPaymentQuerySerializer, self.request.query_params)
+        query = validated(CardPaymentQuerySerializer, self.request.query_params)
         rows = CardTransaction.objects.filter(merchant=self.request.auth.merchant).prefetch_related("refunds")
         if "status" in query:
             rows = rows.filter(status=query["status"])
@@ -93,7 +75,7 @@ class CardPaymentListCreateView(generics.ListAPIView, CardMerchantView):
     )
     @idempotent
     def post(self, request):
-        data = _parse(CardPaymentCreateSerializer, request.data)
+        data = validated(CardPaymentCreateSerializer, request.data)
         txn, created = services.create_payment(
             merchant=request.auth.merchant,
             kind=data["type"],
@@ -123,7 +105,7 @@ class CaptureView(CardMerchantView):
     )
     @idempotent
     def post(self, request, public_id: str):
-        data = _parse(CaptureSerializer, request.data)
+        data = validated(CaptureSerializer, request.data)
         services.capture(public_id=self.txn(public_id).public_id, amount=data.get("amount"))
         return self.answer(public_id)
 
@@ -162,7 +144,7 @@ class CardRefundListCreateView(CardMerchantView):
     )
     @idempotent
     def post(self, request, public_id: str):
-        data = _parse(CardRefundCreateSerializer, request.data)
+        data = validated(CardRefundCreateSerializer, request.data)
         rf, created = services.refund(
             public_id=self.txn(public_id).public_id,
             amount=data["amount"],

@@ -8,6 +8,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from .errors import DomainError
@@ -129,3 +130,19 @@ def bad_request(request, exception=None):
     return _json_or_page(
         request, 400, "bad_request", "Bad request.", defaults.bad_request, exception=exception
     )
+
+
+def validated(serializer_class, data) -> dict:
+    """`data` checked by `serializer_class`: its validated data, or a 400 in the API's shape."""
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class NewestFirstPagination(CursorPagination):
+    """Lists of the APIs: newest first, by cursor (stable while rows are added), 50 a page."""
+
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"

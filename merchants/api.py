@@ -6,17 +6,16 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, generics, permissions, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
+from config.api import ErrorSerializer, NewestFirstPagination, validated
 from wallet.app_api import PasswordIsCurrent
 from wallet.auth import TokenAuthentication
 from wallet.idempotency import KEY_PARAMETER, idempotent
 
 from . import payments
-from .auth import ApiKeyAuthentication, IsMerchant
+from .auth import MerchantKeyView
 from .models import LineItem, PaymentRequest
 from .serializers import (
     CustomerConfirmSerializer,
@@ -38,16 +37,7 @@ ERRORS = {
 }
 
 
-def _parse(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
-class MerchantView(APIView):
-    authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsMerchant]
-
+class MerchantView(MerchantKeyView):
     def payment(self, public_id: str, *, items: bool = True) -> PaymentRequest:
         """Only this merchant's payments exist for it: anybody else's is a 404. `items=False` when
         the view answers with what a service returns (its own freshly locked row), not this one."""
@@ -59,19 +49,12 @@ class MerchantView(APIView):
         )
 
 
-class PaymentPagination(CursorPagination):
-    ordering = "-id"
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
-
-
 class PaymentListCreateView(generics.ListAPIView, MerchantView):
     serializer_class = PaymentSerializer
-    pagination_class = PaymentPagination
+    pagination_class = NewestFirstPagination
 
     def get_queryset(self):
-        query = _parse(PaymentQuerySerializer, self.request.query_params)
+        query = validated(PaymentQuerySerializer, self.request.query_params)
         rows = PaymentRequest.objects.filter(merchant=self.request.auth.merchant).prefetch_related("items")
         if "status" in query:
             rows = rows.filter(status=query["status"])
@@ -100,7 +83,7 @@ class PaymentListCreateView(generics.ListAPIView, MerchantView):
     )
     @idempotent
     def post(self, request):
-        data = _parse(PaymentCreateSerializer, request.data)
+        data = validated(PaymentCreateSerializer, request.data)
         lines = [
             payments.Line(
                 name=i["name"], quantity=i["quantity"], unit_price=i["unit_price"], tax_rate_bp=i["tax_rate"]
@@ -161,7 +144,7 @@ class RefundListCreateView(MerchantView):
     )
     @idempotent
     def post(self, request, public_id: str):
-        data = _parse(RefundCreateSerializer, request.data)
+        data = validated(RefundCreateSerializer, request.data)
         refund, created = payments.refund_payment(
             payment=self.payment(public_id, items=False),
             amount=data["amount"],
@@ -206,7 +189,7 @@ class CustomerInitiateView(CustomerPaymentActionView):
         tags=["customer"],
     )
     def post(self, request, public_id: str):
-        data = _parse(CustomerPaySerializer, request.data)
+        data = validated(CustomerPaySerializer, request.data)
         try:
             payment = payments.initiate_payment(
                 public_id=public_id,
@@ -226,7 +209,7 @@ class CustomerConfirmView(CustomerPaymentActionView):
         tags=["customer"],
     )
     def post(self, request, public_id: str):
-        data = _parse(CustomerConfirmSerializer, request.data)
+        data = validated(CustomerConfirmSerializer, request.data)
         try:
             payment = payments.confirm_payment(
                 public_id=public_id, hide_others=True, payer=request.user, pin=data["pin"]

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
+from rest_framework.views import APIView
 
 from . import services
 from .models import ApiKey, Merchant
@@ -48,6 +49,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 class IsMerchant(permissions.BasePermission):
     def has_permission(self, request, view):
         return isinstance(request.auth, MerchantPrincipal)
+
+
+class MerchantKeyView(APIView):
+    """A view of the merchant API: a merchant's secret key, and only that merchant's objects."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsMerchant]
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

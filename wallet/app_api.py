@@ -4,11 +4,10 @@ from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.authtoken.models import Token
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ErrorSerializer
+from config.api import ErrorSerializer, NewestFirstPagination, validated
 
 from . import customers, selectors, throttle
 from .app_serializers import (
@@ -49,12 +48,6 @@ class CustomerView(APIView):
     permission_classes = [permissions.IsAuthenticated, PasswordIsCurrent]
 
 
-def _parse(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _token_body(user) -> dict:
     token, _ = Token.objects.get_or_create(user=user)
     return {
@@ -75,7 +68,7 @@ class RegisterView(APIView):
     )
     def post(self, request):
         throttle.guard(request, "register", limit=20, window_seconds=3600)
-        data = _parse(RegisterRequestSerializer, request.data)
+        data = validated(RegisterRequestSerializer, request.data)
         user = customers.register_customer(**data)
         return Response(_token_body(user), status=status.HTTP_201_CREATED)
 
@@ -88,7 +81,7 @@ class TokenLoginView(APIView):
         request=TokenRequestSerializer, responses={200: TokenSerializer, **ERRORS}, tags=["customer"]
     )
     def post(self, request):
-        data = _parse(TokenRequestSerializer, request.data)
+        data = validated(TokenRequestSerializer, request.data)
         user = customers.authenticate_customer(request=request, **data)
         return Response(_token_body(user))
 
@@ -103,7 +96,7 @@ class LogoutView(APIView):
 class VerifyPhoneView(APIView):
     @extend_schema(request=PinRequestSerializer, responses={200: MeSerializer, **ERRORS}, tags=["customer"])
     def post(self, request):
-        data = _parse(PinRequestSerializer, request.data)
+        data = validated(PinRequestSerializer, request.data)
         customers.verify_phone(user=request.user, pin=data["pin"])
         return Response(MeSerializer(request.user).data)
 
@@ -122,7 +115,7 @@ class MeView(APIView):
 
     @extend_schema(request=MeUpdateSerializer, responses={200: MeSerializer, **ERRORS}, tags=["customer"])
     def patch(self, request):
-        data = _parse(MeUpdateSerializer, request.data)
+        data = validated(MeUpdateSerializer, request.data)
         customers.update_profile(user=request.user, **data)
         return Response(MeSerializer(request.user).data)
 
@@ -135,11 +128,9 @@ class BalanceView(CustomerView):
         return Response(BalanceSerializer(wallet).data)
 
 
-class HistoryPagination(CursorPagination):
-    ordering = "-id"
+class HistoryPagination(NewestFirstPagination):  # a customer's lists: shorter pages
     page_size = 20
     max_page_size = 100
-    page_size_query_param = "page_size"
 
 
 class HistoryView(generics.ListAPIView):
@@ -150,7 +141,7 @@ class HistoryView(generics.ListAPIView):
     pagination_class = HistoryPagination
 
     def get_queryset(self):
-        query = _parse(HistoryQuerySerializer, self.request.query_params)
+        query = validated(HistoryQuerySerializer, self.request.query_params)
         return selectors.history(selectors.wallet_of(self.request.user), **query)
 
     @extend_schema(
@@ -171,7 +162,7 @@ class OperationView(CustomerView):
 class PasswordChangeView(APIView):
     @extend_schema(request=PasswordChangeSerializer, responses={204: None, **ERRORS}, tags=["customer"])
     def post(self, request):
-        data = _parse(PasswordChangeSerializer, request.data)
+        data = validated(PasswordChangeSerializer, request.data)
         customers.change_password(user=request.user, **data)
         # Other sessions and tokens die with the old password.
         with transaction.atomic():
@@ -188,7 +179,7 @@ class PasswordResetView(APIView):
     )
     def post(self, request):
         throttle.guard(request, "password-reset", limit=10, window_seconds=3600)
-        data = _parse(PasswordResetRequestSerializer, request.data)
+        data = validated(PasswordResetRequestSerializer, request.data)
         customers.request_password_reset(phone=data["phone"])
         return Response(
             {"detail": "If this phone has a wallet, a PIN is on its way by SMS."},
@@ -205,7 +196,7 @@ class PasswordResetConfirmView(APIView):
     )
     def post(self, request):
         throttle.guard(request, "password-reset-confirm", limit=20, window_seconds=3600)
-        data = _parse(PasswordResetConfirmSerializer, request.data)
+        data = validated(PasswordResetConfirmSerializer, request.data)
         user = customers.reset_password(**data)
         Token.objects.filter(user=user).delete()
         return Response(_token_body(user))

@@ -8,13 +8,12 @@ the key also reaches the service, which finds the operation it created the first
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from config.api import ErrorSerializer
+from config.api import ErrorSerializer, NewestFirstPagination, validated
 
 from . import autopay, payment_templates, transfers, withdrawals
-from .app_api import ERRORS, CustomerView, _parse
+from .app_api import ERRORS, CustomerView
 from .app_serializers import DetailSerializer
 from .idempotency import KEY_PARAMETER, idempotent
 from .models import AutoPayment, PaymentTemplate, Transfer, Withdrawal
@@ -33,11 +32,9 @@ MONEY_ERRORS = {**ERRORS, 404: ErrorSerializer, 409: ErrorSerializer}
 LIST_ERRORS = {**ERRORS, 404: ErrorSerializer}  # 404: a cursor that is not one of ours
 
 
-class NewestFirst(CursorPagination):
-    ordering = "-id"
+class NewestFirst(NewestFirstPagination):  # a customer's lists: shorter pages
     page_size = 20
     max_page_size = 100
-    page_size_query_param = "page_size"
 
 
 class CustomerListView(generics.ListAPIView):
@@ -68,7 +65,7 @@ class TransfersView(CustomerListView):
     )
     @idempotent
     def post(self, request):
-        data = _parse(TransferRequestSerializer, request.data)
+        data = validated(TransferRequestSerializer, request.data)
         transfer = transfers.start_transfer(
             payer=request.user,
             payee_phone=data["payee_phone"],
@@ -96,7 +93,7 @@ class TransferConfirmView(CustomerView):
     )
     @idempotent
     def post(self, request, public_id):
-        data = _parse(OperationPinSerializer, request.data)
+        data = validated(OperationPinSerializer, request.data)
         transfer = transfers.confirm_transfer(payer=request.user, public_id=public_id, pin=data["pin"])
         return Response(TransferSerializer(transfer).data)
 
@@ -139,7 +136,7 @@ class WithdrawalsView(CustomerListView):
     )
     @idempotent
     def post(self, request):
-        data = _parse(WithdrawalRequestSerializer, request.data)
+        data = validated(WithdrawalRequestSerializer, request.data)
         withdrawal = withdrawals.start_withdrawal(
             customer=request.user,
             bank_account=data["bank_account"],
@@ -168,7 +165,7 @@ class WithdrawalConfirmView(CustomerView):
     )
     @idempotent
     def post(self, request, public_id):
-        data = _parse(OperationPinSerializer, request.data)
+        data = validated(OperationPinSerializer, request.data)
         withdrawal = withdrawals.confirm_withdrawal(
             customer=request.user, public_id=public_id, pin=data["pin"]
         )
@@ -202,7 +199,7 @@ class TemplatesView(CustomerListView):
         tags=["payments"],
     )
     def post(self, request):
-        data = _parse(PaymentTemplateSerializer, request.data)
+        data = validated(PaymentTemplateSerializer, request.data)
         template = payment_templates.save_template(owner=request.user, **data)
         return Response(PaymentTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
@@ -221,7 +218,7 @@ class TemplateView(CustomerView):
     )
     def put(self, request, pk: int):
         payment_templates.template_of(request.user, pk)  # 404 before validation for anybody else's
-        data = _parse(PaymentTemplateSerializer, request.data)
+        data = validated(PaymentTemplateSerializer, request.data)
         template = payment_templates.save_template(owner=request.user, template_id=pk, **data)
         return Response(PaymentTemplateSerializer(template).data)
 
@@ -252,7 +249,7 @@ class AutoPaymentsView(CustomerListView):
         summary="Set up an automatic payment from a template; sends the SMS PIN that authorises it",
     )
     def post(self, request):
-        data = _parse(AutoPaymentRequestSerializer, request.data)
+        data = validated(AutoPaymentRequestSerializer, request.data)
         schedule = autopay.set_up(owner=request.user, **data)
         return Response(AutoPaymentSerializer(schedule).data, status=status.HTTP_201_CREATED)
 
@@ -271,7 +268,7 @@ class AutoPaymentConfirmView(CustomerView):
         summary="Authorise an automatic payment with the SMS PIN",
     )
     def post(self, request, public_id):
-        data = _parse(OperationPinSerializer, request.data)
+        data = validated(OperationPinSerializer, request.data)
         schedule = autopay.confirm(owner=request.user, public_id=public_id, pin=data["pin"])
         return Response(AutoPaymentSerializer(schedule).data)
 
