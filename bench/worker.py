@@ -111,6 +111,10 @@ def record(count: int, run: str, url: str, secret: str) -> tuple[list[int], list
                     channels=["sms"],
                 )
                 sms.extend(row.pk for row in rows)
+    # Notices wait on the ready list for the beat's dispatch_ready (no beat here): dispatched now,
+    # in batches, as the beat would.
+    while services.dispatch_ready():
+        pass
     events: list[int] = []
     for first in range(0, count, BATCH):
         with transaction.atomic():

@@ -311,6 +311,12 @@ CELERY_BEAT_SCHEDULE["notifications-purge-old"] = {
     "task": "notifications.tasks.purge_old",
     "schedule": crontab(hour=3, minute=40),  # daily, at a quiet hour
 }
+# Notices and receipts (not PINs) leave in batches, dispatched every second (notifications/services.py).
+NOTIFICATIONS_BATCH_DISPATCH = env.bool("NOTIFICATIONS_BATCH_DISPATCH", default=True)
+CELERY_BEAT_SCHEDULE["notifications-dispatch-ready"] = {
+    "task": "notifications.tasks.dispatch_ready",
+    "schedule": 1.0,  # seconds
+}
 CELERY_BEAT_SCHEDULE["notifications-resend-unsent"] = {
     "task": "notifications.tasks.resend_unsent",
     "schedule": crontab(),  # every minute

@@ -13,6 +13,20 @@ def deliver(notification_id: int) -> str:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def deliver_batch(notification_ids: list[int]) -> dict[str, int]:
+    outcomes: dict[str, int] = {}
+    for pk in notification_ids:
+        outcome = services.deliver(notification_id=pk)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+@shared_task(ignore_result=True, expires=5)
+def dispatch_ready() -> int:
+    return services.dispatch_ready()
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def resend_unsent() -> int:
     return services.resend_unsent()
 
