@@ -230,6 +230,25 @@ def test_the_callers_own_updated_at_is_sent_as_it_gave_it(secret):
 
 
 @pytest.mark.django_db
+def test_the_stored_event_and_delivery_are_what_enqueue_returned(secret):
+    """enqueue writes both rows in one statement: the database holds exactly the returned event,
+    and one pending delivery to the URL, due at once, signed with the given secret."""
+    event = payment_event("https://shop.example/hooks", secret)
+    stored = WebhookEvent.objects.get(pk=event.pk)
+    assert (stored.public_id, stored.owner, stored.type) == (event.public_id, OWNER, "payment.succeeded")
+    assert stored.payload == event.payload and stored.created_at == event.created_at
+    assert stored.resource_updated_at == event.resource_updated_at
+    delivery = WebhookDelivery.objects.get(event=stored)
+    assert (delivery.url, delivery.secret, delivery.status) == (
+        "https://shop.example/hooks",
+        secret,
+        "pending",
+    )
+    assert (delivery.attempts, delivery.claim, delivery.manual) == (0, "", False)
+    assert delivery.next_attempt_at == delivery.created_at == event.created_at
+
+
+@pytest.mark.django_db
 def test_an_event_without_a_webhook_url_is_recorded_and_sent_nowhere(secret):
     event = payment_event("", "")
     assert WebhookEvent.objects.filter(pk=event.pk).exists()
