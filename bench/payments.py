@@ -763,6 +763,9 @@ def main() -> int:
     )
 
     profiled = profile(setup, args.profile, dump=args.profile_out) if args.profile else None
+    if args.rounds == 0:  # the in-process profile alone: no server, no figures to print
+        server.stop()
+        return 0
 
     flow_rounds: list[FlowRun] = []
     raw_rounds: list[_common.RunResult] = []
