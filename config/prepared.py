@@ -18,6 +18,15 @@ from django.db import connection
 _NUMBERED = re.compile(r"\$(\d+)")
 
 
+def as_saved(instance, pk=None):
+    """Marks a model instance built from a row a statement here wrote or read as one loaded from
+    the database (what the ORM does after save() or a query), so that a later save() updates it."""
+    if pk is not None:
+        instance.pk = pk
+    instance._state.adding, instance._state.db = False, connection.alias
+    return instance
+
+
 class Statements:
     def __init__(self, statements: dict[str, tuple[str, str]]):
         self.statements = statements  # name -> (parameter types, SQL with $1, $2, ...)

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from config.prepared import as_saved
 from notifications import webhooks
 from tariffs import services as tariffs
 from wallet import customers, ledger, notify, pins, selectors, sql
@@ -169,9 +170,8 @@ def _insert(*, merchant: Merchant, lines: list[Line], **fields) -> PaymentReques
         row = cursor.fetchone()
     if row is None:
         return None
-    payment.pk, item_ids = row
-    payment._state.adding = False
-    payment._state.db = connection.alias
+    payment_pk, item_ids = row
+    as_saved(payment, payment_pk)
     items = [
         LineItem(
             id=item_id,
@@ -328,8 +328,7 @@ def _locked_for(public_id: str, payer_id: int | None) -> tuple[PaymentRequest | 
 def _set_items(payment: PaymentRequest, items: list[LineItem]) -> None:
     """`payment.items.all()` answers `items` without a query (as prefetch_related would)."""
     for item in items:
-        item._state.adding = False
-        item._state.db = payment._state.db
+        as_saved(item)
         LineItem.payment.field.set_cached_value(item, payment)
     rows = LineItem.objects.all()
     rows._result_cache = items

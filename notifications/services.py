@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.prepared import Statements
+from config.prepared import Statements, as_saved
 from wallet.phones import normalize_phone
 
 from . import backends, rendering, selectors
@@ -160,8 +160,7 @@ def record(
                     ops.adapt_datetimefield_value(now),
                 ],
             )
-            notification.pk = cursor.fetchone()[0]
-            notification._state.adding, notification._state.db = False, connection.alias
+            as_saved(notification, cursor.fetchone()[0])
             if portal:
                 DeliveryAttempt.objects.create(notification=notification, at=now, ok=True, backend="portal")
             rows.append(notification)

@@ -39,7 +39,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from config.prepared import Statements
+from config.prepared import Statements, as_saved
 
 from .models import WebhookAttempt, WebhookDelivery, WebhookEvent
 from .services import COUNTDOWN_LIMIT_SECONDS, NOT_DUE_TOLERANCE, PUBLISH_RETRY_POLICY
@@ -115,8 +115,8 @@ def enqueue(
                     _STATEMENTS.execute(cursor, "webhook_event_delivery", [*args, url, secret])
                 else:
                     _STATEMENTS.execute(cursor, "webhook_event", args)
-                event.pk, delivery_pk = cursor.fetchone()
-            event._state.adding, event._state.db = False, connection.alias  # as if saved
+                event_pk, delivery_pk = cursor.fetchone()
+            as_saved(event, event_pk)
         else:  # the SQLite demo has no INSERT in a WITH
             event.save(force_insert=True)
             delivery_pk = None

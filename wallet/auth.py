@@ -10,6 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from config.prepared import as_saved
+
 from .models import User
 from .sql import Columns, Statements
 
@@ -32,8 +34,7 @@ def user_of_token(cursor, key: str) -> tuple[User, Token] | None:
         return None
     user = _USER.build(row[1:])
     token = Token(key=key, user_id=user.pk, created=row[0])
-    token._state.adding = False
-    token._state.db = user._state.db
+    as_saved(token)
     Token.user.field.set_cached_value(token, user)
     return user, token
 
