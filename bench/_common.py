@@ -661,12 +661,13 @@ def terminate(proc: subprocess.Popen, timeout: float = 30.0) -> None:
 
 
 def delete_queue(queue: str) -> None:
-    """Deletes a benchmark's private Celery queue from Redis (its tasks were never to be run)."""
+    """Deletes a benchmark's private Celery queue from Redis (its tasks were never to be run), with
+    the lists beside it that feed it (notifications/relay.py, the notices' batches)."""
     try:
         import redis
 
         broker = redis.Redis.from_url(redis_url())
-        broker.delete(queue, f"_kombu.binding.{queue}")
+        broker.delete(queue, f"_kombu.binding.{queue}", f"{queue}:urgent", f"{queue}:notifications-ready")
         broker.close()
     except Exception as exc:  # noqa: BLE001 - leftovers of a benchmark are not worth failing for
         print(f"(could not delete the Redis queue {queue}: {exc})", file=sys.stderr)

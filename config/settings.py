@@ -313,6 +313,9 @@ CELERY_BEAT_SCHEDULE["notifications-purge-old"] = {
 }
 # Notices and receipts (not PINs) leave in batches, dispatched every second (notifications/services.py).
 NOTIFICATIONS_BATCH_DISPATCH = env.bool("NOTIFICATIONS_BATCH_DISPATCH", default=True)
+# PINs and webhooks leave a request through a Redis list that a thread of every Celery worker
+# relays at once (notifications/relay.py); off, dispatch_ready drains that list every second.
+NOTIFICATIONS_RELAY = env.bool("NOTIFICATIONS_RELAY", default=True)
 CELERY_BEAT_SCHEDULE["notifications-dispatch-ready"] = {
     "task": "notifications.tasks.dispatch_ready",
     "schedule": 1.0,  # seconds

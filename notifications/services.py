@@ -9,7 +9,7 @@ a rolled-back transaction sends nothing; a broker outage loses nothing (`resend_
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
-from functools import lru_cache, partial
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -18,7 +18,7 @@ from django.utils import timezone
 from config.prepared import Statements, as_saved
 from wallet.phones import normalize_phone
 
-from . import backends, rendering, selectors
+from . import backends, relay, rendering, selectors
 from .errors import DeliveryError, NoChannelChosen, UnsupportedLanguage
 from .models import REDACTED, Channel, DeliveryAttempt, Notification, NotificationPreference, Purpose
 
@@ -166,8 +166,12 @@ def record(
             rows.append(notification)
         pending = [n.pk for n in rows if n.status == Notification.Status.PENDING]
         if pending:
-            # A PIN leaves at once; a notice or receipt joins the next batch (dispatch_ready).
-            after = mark_ready if purpose != Purpose.SECURITY and _batched() else enqueue
+            # A PIN leaves at once (notifications/relay.py); a notice or receipt joins the next
+            # batch (dispatch_ready).
+            if purpose != Purpose.SECURITY and relay.batched():
+                after = mark_ready
+            else:
+                after = partial(relay.hand_over, relay.NOTIFICATION)
             transaction.on_commit(partial(after, pending), robust=True)
     return rows
 
@@ -221,23 +225,6 @@ def _choose_channels(*, purpose, user, preferences, phone, email, channels) -> l
 # publish. Eager Celery (tests, tools) and brokers other than Redis keep one task per message.
 
 
-def _batched() -> bool:
-    from config.celery import app
-
-    return (
-        settings.NOTIFICATIONS_BATCH_DISPATCH
-        and settings.CELERY_BROKER_URL.startswith("redis://")
-        and not app.conf.task_always_eager
-    )
-
-
-@lru_cache(maxsize=4)
-def _redis(url: str):
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-
-
 def _ready_key() -> str:
     from config.celery import app
 
@@ -249,7 +236,7 @@ def mark_ready(notification_ids: Iterable[int]) -> int:
     logs: the rows stay pending and resend_unsent enqueues them later."""
     ids = list(notification_ids)
     try:
-        _redis(settings.CELERY_BROKER_URL).rpush(_ready_key(), *ids)
+        relay.redis_client().rpush(_ready_key(), *ids)
     except Exception as exc:  # noqa: BLE001 - like enqueue: the row is safe in the database
         log.warning(
             "broker unreachable (%s: %s): notifications %s stay pending", type(exc).__name__, exc, ids
@@ -263,7 +250,7 @@ def dispatch_ready(*, limit: int = 5_000, batch: int = 20) -> int:
     Returns how many were dispatched."""
     from .tasks import deliver_batch
 
-    raw = _redis(settings.CELERY_BROKER_URL).lpop(_ready_key(), limit) or []
+    raw = relay.redis_client().lpop(_ready_key(), limit) or []
     ids = [int(pk) for pk in raw]
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
@@ -277,15 +264,20 @@ def dispatch_ready(*, limit: int = 5_000, batch: int = 20) -> int:
     return len(ids)
 
 
-def enqueue(notification_ids: Iterable[int], *, countdown: int | None = None) -> int:
-    """Hands the rows to Celery; returns how many were enqueued. If the broker is unreachable it
-    logs and stops: the rows stay pending and `resend_unsent` enqueues them when it is back."""
+def enqueue(
+    notification_ids: Iterable[int], *, countdown: int | None = None, queue: str | None = None
+) -> int:
+    """Hands the rows to Celery (on `queue`, else the default queue); returns how many were
+    enqueued. If the broker is unreachable it logs and stops: the rows stay pending and
+    `resend_unsent` enqueues them when it is back."""
     from .tasks import deliver
 
     ids = list(notification_ids)
     for done, pk in enumerate(ids):
         try:
-            deliver.apply_async((pk,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+            deliver.apply_async(
+                (pk,), countdown=countdown, queue=queue, retry=True, retry_policy=PUBLISH_RETRY_POLICY
+            )
         except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport; the row is safe
             log.warning(
                 "broker unreachable (%s: %s): notifications %s stay pending for resend_unsent",

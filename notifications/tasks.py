@@ -4,7 +4,7 @@ worker."""
 
 from celery import shared_task
 
-from . import services, webhooks
+from . import relay, services, webhooks
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -23,7 +23,8 @@ def deliver_batch(notification_ids: list[int]) -> dict[str, int]:
 
 @shared_task(ignore_result=True, expires=5)
 def dispatch_ready() -> int:
-    return services.dispatch_ready()
+    # What the workers' relays left on the urgent list (none running?), then the notices' batches.
+    return relay.drain() + services.dispatch_ready()
 
 
 @shared_task(acks_late=True, ignore_result=True)

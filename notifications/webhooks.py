@@ -41,6 +41,7 @@ from standardwebhooks import Webhook
 
 from config.prepared import Statements, as_saved
 
+from . import relay
 from .models import WebhookAttempt, WebhookDelivery, WebhookEvent
 from .services import COUNTDOWN_LIMIT_SECONDS, NOT_DUE_TOLERANCE, PUBLISH_RETRY_POLICY
 
@@ -125,7 +126,7 @@ def enqueue(
                     event=event, url=url, secret=secret, next_attempt_at=now, created_at=now
                 ).pk
         if delivery_pk is not None:
-            transaction.on_commit(partial(_publish, [delivery_pk]), robust=True)
+            transaction.on_commit(partial(relay.hand_over, relay.WEBHOOK, [delivery_pk]), robust=True)
     return event
 
 
@@ -160,16 +161,17 @@ def _check_secret(secret: str) -> None:
         raise ValueError("the webhook secret is not a standard-webhooks secret (whsec_ + base64)")
 
 
-def _publish(delivery_ids, *, countdown: int | None = None) -> int:
-    """Hands deliveries to Celery; returns how many were enqueued. With the broker unreachable it
-    logs and stops at once: the rows stay pending and `deliver_due` enqueues them later."""
+def publish(delivery_ids, *, countdown: int | None = None, queue: str | None = None) -> int:
+    """Hands deliveries to Celery (on `queue`, else the default queue); returns how many were
+    enqueued. With the broker unreachable it logs and stops at once: the rows stay pending and
+    `deliver_due` enqueues them later."""
     from .tasks import deliver_webhook
 
     ids = list(delivery_ids)
     for done, pk in enumerate(ids):
         try:
             deliver_webhook.apply_async(
-                (pk,), countdown=countdown, retry=True, retry_policy=PUBLISH_RETRY_POLICY
+                (pk,), countdown=countdown, queue=queue, retry=True, retry_policy=PUBLISH_RETRY_POLICY
             )
         except Exception as exc:  # noqa: BLE001 - the broker's errors vary by transport; the row is safe
             log.warning(
@@ -387,7 +389,7 @@ def _record(claim: _Claim, result: _Result, now) -> str:
         if publish_in is not None and publish_in <= COUNTDOWN_LIMIT_SECONDS:
             # Later retries are left to deliver_due: a worker holds countdown tasks in memory, and
             # Redis hands a task that waited past its visibility timeout to a second worker.
-            transaction.on_commit(partial(_publish, [delivery.pk], countdown=publish_in or None), robust=True)
+            transaction.on_commit(partial(publish, [delivery.pk], countdown=publish_in or None), robust=True)
     return outcome
 
 
@@ -406,7 +408,7 @@ def deliver_due(*, now=None, limit: int = 500, sync: bool = False) -> int:
     if sync:
         return sum(deliver_due_outcomes(now=now, limit=limit).values())
     cutoff = now - timedelta(seconds=settings.WEBHOOK_SWEEP_AFTER_SECONDS)
-    return _publish(_due_ids(cutoff, limit))
+    return publish(_due_ids(cutoff, limit))
 
 
 def deliver_due_outcomes(*, now=None, limit: int = 500) -> dict[str, int]:
@@ -466,7 +468,7 @@ def resend(
                 next_attempt_at=now,
                 created_at=now,
             )
-        transaction.on_commit(partial(_publish, [target.pk]), robust=True)
+        transaction.on_commit(partial(publish, [target.pk]), robust=True)
     return target
 
 

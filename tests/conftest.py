@@ -21,7 +21,7 @@ def private_queue():
     celery_app.conf.task_default_queue = previous
     if django_settings.CELERY_BROKER_URL.startswith("redis"):
         broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-        broker.delete(name, f"_kombu.binding.{name}")
+        broker.delete(name, f"_kombu.binding.{name}", f"{name}:urgent", f"{name}:notifications-ready")
         broker.close()
 
 

@@ -1,0 +1,163 @@
+"""Messages wanted at once (PIN SMS, webhook deliveries) leave a request through a Redis list.
+
+Publishing a Celery task costs the request about half a millisecond of CPU; one RPUSH costs a
+seventh of that. So after commit a request pushes `n:<notification id>` or `w:<delivery id>` onto
+`<queue>:urgent`, and the relay, a thread of every Celery worker (`Relay`, a worker bootstep),
+waits on the list with BLPOP and publishes each item's task at once, to the queue it came for.
+The beat job dispatch_ready (every second) drains the list as well, so without a relay running
+a message waits a second at most.
+
+Nothing is lost: an item's row is written and committed before it is pushed, a push that fails
+and an item lost between pop and publish (a worker killed) leave the row pending, and the sweeps
+(`resend_unsent`, `deliver_due`) enqueue it again, as they do after a failed publish. Where
+there is no Redis broker, or Celery is eager (tests, tools), the task is published directly.
+"""
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import lru_cache
+
+from celery import bootsteps
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+NOTIFICATION, WEBHOOK = "n", "w"
+BATCH = 100  # items popped after the first one, per list and wake-up
+
+
+def batched() -> bool:
+    """Whether messages leave through Redis lists (this module, and the notices' batches of
+    services.mark_ready): with a Redis broker and Celery not eager."""
+    from config.celery import app
+
+    return (
+        settings.NOTIFICATIONS_BATCH_DISPATCH
+        and _broker_url().startswith("redis://")
+        and not app.conf.task_always_eager
+    )
+
+
+def redis_client():
+    """The Redis of the Celery broker: the lists lie beside the queues they feed."""
+    return _redis(_broker_url())
+
+
+def _broker_url() -> str:
+    from config.celery import app
+
+    return app.conf.broker_write_url or app.conf.broker_url or settings.CELERY_BROKER_URL
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _publisher(kind: str):
+    from . import services, webhooks
+
+    return {NOTIFICATION: services.enqueue, WEBHOOK: webhooks.publish}.get(kind)
+
+
+def urgent_key(queue: str | None = None) -> str:
+    from config.celery import app
+
+    return f"{queue or app.conf.task_default_queue}:urgent"  # beside the queue it feeds
+
+
+def hand_over(kind: str, ids: Iterable[int]) -> int:
+    """After commit: the rows' ids onto the urgent list in one RPUSH (or their tasks published,
+    without a Redis broker). Returns how many; with Redis unreachable 0, the rows stay pending."""
+    ids = list(ids)
+    if not batched():
+        return _publisher(kind)(ids)
+    try:
+        redis_client().rpush(urgent_key(), *[f"{kind}:{pk}" for pk in ids])
+    except Exception as exc:  # noqa: BLE001 - the row is safe in the database; the sweeps find it
+        log.warning("broker unreachable (%s: %s): %s %s stay pending", type(exc).__name__, exc, kind, ids)
+        return 0
+    return len(ids)
+
+
+def relay_once(queues: Iterable[str], *, timeout: float = 1.0) -> int:
+    """Waits up to `timeout` seconds for items on the urgent lists of `queues`, then publishes
+    them with whatever else is waiting there. Returns how many were published."""
+    client = redis_client()
+    keys = [urgent_key(queue) for queue in queues]
+    first = client.blpop(keys, timeout=timeout)
+    if first is None:
+        return 0
+    items = [first]
+    for key in keys:
+        items += [(key, value) for value in client.lpop(key, BATCH) or []]
+    return _publish(items)
+
+
+def drain(*, limit: int = 5_000) -> int:
+    """What waits on this process's urgent list, published now (dispatch_ready, every second)."""
+    key = urgent_key()
+    return _publish([(key, value) for value in redis_client().lpop(key, limit) or []])
+
+
+def _publish(items) -> int:
+    by_target: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for key, value in items:
+        key, value = _text(key), _text(value)
+        kind, _, pk = value.partition(":")
+        if _publisher(kind) is None or not pk.isdigit():
+            log.error("unknown item %r on %s: dropped", value, key)
+            continue
+        by_target[(key.removesuffix(":urgent"), kind)].append(int(pk))
+    return sum(_publisher(kind)(ids, queue=queue) for (queue, kind), ids in by_target.items())
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Relay(bootsteps.StartStopStep):
+    """A Celery worker bootstep: a thread that relays the urgent lists of the worker's queues for
+    as long as the worker runs (Celery stops a worker's steps only after a complete start, so the
+    thread also watches the worker's state)."""
+
+    requires = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.thread: threading.Thread | None = None
+        self.stopping = threading.Event()
+
+    def include_if(self, worker):
+        return settings.NOTIFICATIONS_RELAY and batched()
+
+    def start(self, worker):
+        queues = sorted(worker.app.amqp.queues.consume_from or [worker.app.conf.task_default_queue])
+        self.thread = threading.Thread(target=self._run, args=(worker, queues), name="relay", daemon=True)
+        self.thread.start()
+
+    def stop(self, worker):
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+    terminate = stop
+
+    def _running(self, worker) -> bool:
+        return not self.stopping.is_set() and worker.blueprint.state not in (
+            bootsteps.CLOSE,
+            bootsteps.TERMINATE,
+        )
+
+    def _run(self, worker, queues: list[str]) -> None:
+        log.info("relaying the urgent lists of %s", ", ".join(queues))
+        while self._running(worker):
+            try:
+                relay_once(queues, timeout=1.0)
+            except Exception as exc:  # noqa: BLE001 - Redis away: the sweeps cover; try again soon
+                log.warning("relay paused (%s: %s)", type(exc).__name__, exc)
+                self.stopping.wait(1.0)
