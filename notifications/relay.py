@@ -48,8 +48,9 @@ def redis_client():
 def _broker_url() -> str:
     from config.celery import app
 
-    # broker_url, not broker_write_url: an unset Celery setting costs 30 us to look up, per request.
-    return app.conf.broker_url or settings.CELERY_BROKER_URL
+    # broker_write_url first: where the app publishes (Celery's broker_url answers from Django's
+    # CELERY_BROKER_URL even after the app was pointed elsewhere).
+    return app.conf.broker_write_url or app.conf.broker_url or settings.CELERY_BROKER_URL
 
 
 @lru_cache(maxsize=4)
