@@ -77,7 +77,8 @@ class Columns:
 
 def _setters_of(model, attnames):
     """The (index, attname) of the columns that Model.__init__ sets through a descriptor of their
-    own, or False when `build` must use Model.__init__ itself (pre_init or post_init receivers)."""
+    own, or False when `build` must use Model.__init__ itself (pre_init or post_init receivers).
+    Found on a Columns' first build: receivers are connected at start-up, before any request."""
     if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
         return False
     plain = (DeferredAttribute, ForeignKeyDeferredAttribute)

@@ -81,6 +81,10 @@ def _pg_dump() -> str:
 
 def test_no_card_number_or_cvv_in_the_database_the_logs_or_the_celery_messages(client, caplog, private_queue):
     published = []
+    if settings.CELERY_BROKER_URL.startswith("redis"):  # the lists hold only this test's items
+        redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(
+            relay.urgent_key(), notification_services._ready_key()
+        )
 
     def keep(sender=None, body=None, headers=None, **kwargs):
         published.append(json.dumps([sender, body, headers], default=str))
