@@ -74,6 +74,49 @@ def _get(url: str, *, headers=None, timeout=5):
         return 0, b""
 
 
+def _post_json(url: str, body: dict, headers: dict | None = None) -> tuple[int, dict]:
+    """(status, JSON answer) of a JSON POST."""
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=20) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _pay_with_the_pin(base: str, var_dir: Path, payment_id: str) -> None:
+    """A demo customer pays the payment through the customer API (the PIN statements run on
+    SQLite too): a wrong PIN is counted, the PIN of the SMS the worker delivered pays."""
+    phone = "+381600000002"
+    status, login = _post_json(
+        f"{base}/api/v1/auth/token/", {"phone": phone, "password": "demo-customer-only"}
+    )
+    assert status == 200, login
+    auth = {"Authorization": f"Token {login['token']}"}
+    status, body = _post_json(
+        f"{base}/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, auth
+    )
+    assert (status, body.get("status")) == (200, "pin_sent"), body
+    found, deadline = None, time.monotonic() + 30
+    while found is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+        with closing(sqlite3.connect(f"file:{var_dir / 'db.sqlite3'}?mode=ro", uri=True)) as db:
+            row = db.execute(
+                'SELECT body FROM notifications_smsmessage WHERE "to" = ? ORDER BY id DESC', [phone]
+            )
+            found = re.search(r"\b(\d{6})\b", (row.fetchone() or [""])[0])
+    assert found, "the Celery worker delivered no PIN SMS"
+    pin = found.group(1)
+    wrong = "000000" if pin != "000000" else "111111"
+    status, body = _post_json(f"{base}/api/v1/payments/{payment_id}/confirm/", {"pin": wrong}, auth)
+    assert (status, body.get("error", {}).get("code")) == (422, "pin_invalid"), body
+    status, body = _post_json(f"{base}/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, auth)
+    assert (status, body.get("status")) == (200, "succeeded"), body
+
+
 def _live_group_members(pgid: int) -> list[str]:
     """Processes (not zombies) still in the process group, as "pid cmdline"."""
     found = []
@@ -231,6 +274,7 @@ def test_make_run_serves_the_platform_on_embedded_defaults_and_stops_cleanly(tmp
             status, body = _get(location)
             assert status == 200 and b"Demo shop d.o.o." in body
             assert (var_dir / "demo-shop.json").stat().st_mode & 0o077 == 0  # the key is private
+            _pay_with_the_pin(base, var_dir, location.rstrip("/").rsplit("/", 1)[1])
 
             check = subprocess.run(
                 [sys.executable, "manage.py", "check_ledger"],

@@ -175,9 +175,22 @@ _PREPARED_SQL = {
         "INSERT INTO wallet_balancedelta (account_id, amount) SELECT a.id, $2 FROM wallet_account a"
         " WHERE a.id = $1 AND a.currency = $3 AND (a.status = 'active' OR ($2 > 0 AND a.status <> 'closed'))",
     ),
+    # Two hot accounts credited (a payment's merchant and fee revenue): prepared, as planning the
+    # statement cost more than running it.
+    "ledger_delta2": (
+        "(bigint, bigint, bigint, bigint, text)",
+        "INSERT INTO wallet_balancedelta (account_id, amount) SELECT a.id, v.column2"
+        " FROM (VALUES ($1, $2), ($3, $4)) AS v JOIN wallet_account a ON a.id = v.column1"
+        " AND a.currency = $5 AND (a.status = 'active' OR (v.column2 > 0 AND a.status <> 'closed'))",
+    ),
     "ledger_postings2": (
         "(bigint, bigint, bigint, bigint, bigint)",
         "INSERT INTO wallet_posting (entry_id, account_id, amount) VALUES ($1, $2, $3), ($1, $4, $5)",
+    ),
+    "ledger_postings3": (
+        "(bigint, bigint, bigint, bigint, bigint, bigint, bigint)",
+        "INSERT INTO wallet_posting (entry_id, account_id, amount)"
+        " VALUES ($1, $2, $3), ($1, $4, $5), ($1, $6, $7)",
     ),
 }
 _STATEMENTS = Statements(_PREPARED_SQL)
@@ -282,6 +295,10 @@ def post(
                 _run(cursor, "ledger_delta1", [*deltas[0], currency])
                 if cursor.rowcount != 1:
                     _refusal(cursor, *deltas[0], currency, False)
+            elif len(deltas) == 2:
+                _run(cursor, "ledger_delta2", [*deltas[0], *deltas[1], currency])
+                if cursor.rowcount != 2:
+                    _delta_refusal(cursor, deltas, currency)
             elif deltas:
                 values = ",".join(["(%s, %s)"] * len(deltas))
                 cursor.execute(
@@ -292,11 +309,13 @@ def post(
                     [x for leg in deltas for x in leg] + [currency],
                 )
                 if cursor.rowcount != len(deltas):
-                    for account, amount in deltas:
-                        _refusal(cursor, account, amount, currency, False)
+                    _delta_refusal(cursor, deltas, currency)
             if len(ordered) == 2:
                 (a1, n1), (a2, n2) = ordered
                 _run(cursor, "ledger_postings2", [entry_id, a1, n1, a2, n2])
+            elif len(ordered) == 3:
+                (a1, n1), (a2, n2), (a3, n3) = ordered
+                _run(cursor, "ledger_postings3", [entry_id, a1, n1, a2, n2, a3, n3])
             else:
                 values = ",".join(["(%s, %s, %s)"] * len(ordered))
                 cursor.execute(
@@ -314,6 +333,22 @@ def _replay(cursor, reference: str, digest: str) -> Posted:
     if first != digest:
         raise IdempotencyConflict(fields={"reference": ["Already used for a different operation."]})
     return Posted(entry_id=entry_id, created=False)
+
+
+def _delta_refusal(cursor, deltas: list[tuple[int, int]], currency: str):
+    """Some of several deltas were refused: say why for the first account that refuses (the
+    others would pass, and _refusal of an account that passes has nothing to say)."""
+    marks = ",".join(["%s"] * len(deltas))
+    cursor.execute(
+        f"SELECT id, status, currency FROM wallet_account WHERE id IN ({marks})", [a for a, _ in deltas]
+    )
+    found = {pk: (status, account_currency) for pk, status, account_currency in cursor.fetchall()}
+    for account, amount in deltas:
+        status, account_currency = found.get(account, (None, None))
+        if account_currency != currency or not (
+            status == Account.Status.ACTIVE or (amount > 0 and status != Account.Status.CLOSED)
+        ):
+            _refusal(cursor, account, amount, currency, False)
 
 
 def _refusal(cursor, account: int, amount: int, currency: str, enforce_limits: bool):

@@ -9,7 +9,7 @@ that lives 5 minutes and locks after 3 tries is protected by the lockout, not by
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -47,38 +47,50 @@ class PinCooldown(PinError):
     message = "A PIN was sent a moment ago. Wait before asking for another."
 
 
-def _digest(pin: str, device_id: int) -> str:
+def _digest(pin: str, user_id: int, purpose: str, subject: str) -> str:
+    """The stored form of a PIN, bound to what it confirms (so known before the row is read)."""
     key = settings.SECRET_KEY.encode()
-    return hmac.new(key, f"pin:{device_id}:{pin}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"pin:{user_id}:{purpose}:{subject}:{pin}".encode(), hashlib.sha256).hexdigest()
 
 
 SQL = Statements(
     {
-        # The device of (user, purpose, subject), created if new, locked either way (ON CONFLICT
-        # DO UPDATE locks the row it finds): one statement instead of SELECT ... FOR UPDATE and a
-        # savepointed INSERT.
-        "wallet_pin_device": (
-            "(bigint, text, text, text, timestamptz)",
+        # A new PIN for (user, purpose, subject) in one statement: the row created, or replaced
+        # (and unlocked) unless within the cooldown ($8: the first PIN of a new operation ignores
+        # it). A refused row is still locked (ON CONFLICT DO UPDATE locks what it finds) and
+        # returns nothing; then wallet_pin_last says until when.
+        "wallet_pin_issue": (
+            "(bigint, text, text, text, text, timestamptz, timestamptz, boolean, timestamptz)",
             "INSERT INTO wallet_phonepin (user_id, purpose, subject, name, confirmed, token, valid_until,"
             " last_generated_timestamp, throttling_failure_timestamp, throttling_failure_count)"
-            " VALUES ($1, $2, $3, $4, true, NULL, $5, NULL, NULL, 0)"
-            " ON CONFLICT (user_id, purpose, subject) DO UPDATE SET name = wallet_phonepin.name"
-            " RETURNING id, last_generated_timestamp",
+            " VALUES ($1, $2, $3, $4, true, $5, $6, $7, NULL, 0)"
+            " ON CONFLICT (user_id, purpose, subject) DO UPDATE SET token = EXCLUDED.token,"
+            " valid_until = EXCLUDED.valid_until,"
+            " last_generated_timestamp = EXCLUDED.last_generated_timestamp,"
+            " throttling_failure_count = 0, throttling_failure_timestamp = NULL"
+            " WHERE $8 OR wallet_phonepin.last_generated_timestamp IS NULL"
+            " OR wallet_phonepin.last_generated_timestamp < $9"
+            " RETURNING id",
         ),
-        "wallet_pin_issue": (
-            "(bigint, text, timestamptz, timestamptz)",
-            "UPDATE wallet_phonepin SET token = $2, valid_until = $3, last_generated_timestamp = $4,"
-            " throttling_failure_count = 0, throttling_failure_timestamp = NULL WHERE id = $1",
+        "wallet_pin_last": (
+            "(bigint, text, text)",
+            "SELECT last_generated_timestamp FROM wallet_phonepin WHERE user_id = $1 AND purpose = $2"
+            " AND subject = $3",
+        ),
+        # The right PIN, in time and not locked, consumed in one conditional UPDATE (single use);
+        # when it touches nothing, wallet_pin_lock and Python say why. Comparing the HMACs in
+        # SQL is not constant-time, which leaks nothing usable: a guess's HMAC cannot be steered,
+        # and every wrong guess counts towards the lock.
+        "wallet_pin_use": (
+            "(bigint, text, text, text, timestamptz, integer)",
+            "UPDATE wallet_phonepin SET token = NULL, valid_until = $5, throttling_failure_count = 0,"
+            " throttling_failure_timestamp = NULL WHERE user_id = $1 AND purpose = $2 AND subject = $3"
+            " AND token = $4 AND valid_until > $5 AND throttling_failure_count < $6 RETURNING id",
         ),
         "wallet_pin_lock": (
             "(bigint, text, text)",
             "SELECT id, token, valid_until, throttling_failure_count FROM wallet_phonepin"
             " WHERE user_id = $1 AND purpose = $2 AND subject = $3 FOR UPDATE",
-        ),
-        "wallet_pin_used": (
-            "(bigint, timestamptz)",
-            "UPDATE wallet_phonepin SET token = NULL, valid_until = $2, throttling_failure_count = 0,"
-            " throttling_failure_timestamp = NULL WHERE id = $1",
         ),
         "wallet_pin_wrong": (
             "(bigint, timestamptz)",
@@ -92,6 +104,13 @@ _TOKEN_LENGTH = PhonePin._meta.get_field("token").max_length
 
 def _when(value):
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def _read(value):
+    """A time read by plain SQL: SQLite's come back naive (in UTC, as Django stores them)."""
+    if value is not None and timezone.is_naive(value):
+        return timezone.make_aware(value, UTC)
+    return value
 
 
 def send_pin(
@@ -109,26 +128,32 @@ def send_pin(
     unless `force` (the first PIN of a new operation). `details` (amount, payee, reference) go
     into the SMS so that the customer sees exactly what the PIN confirms.
 
-    Two statements (the device found or created and locked, then the new PIN) in the caller's
+    One statement (the device created, or found, locked and given the new PIN) in the caller's
     transaction, or in one of its own; no savepoint: a refusal (PinCooldown) has written nothing
     but a no-op lock."""
     now = timezone.now()
+    pin = "".join(secrets.choice("0123456789") for _ in range(settings.PIN_LENGTH))
+    token = _digest(pin, user.pk, purpose, subject)[:_TOKEN_LENGTH]
+    valid_until = now + timedelta(seconds=settings.PIN_VALID_SECONDS)
+    cooldown = timedelta(seconds=settings.PIN_COOLDOWN_SECONDS)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        SQL.execute(cursor, "wallet_pin_device", [user.pk, purpose, subject, purpose[:64], _when(now)])
-        device_id, last_generated = cursor.fetchone()
-        if not force and last_generated is not None:
-            cooldown = settings.PIN_COOLDOWN_SECONDS
-            if (now - last_generated).total_seconds() <= cooldown:
-                error = PinCooldown(retry_at=(last_generated + timedelta(seconds=cooldown)).isoformat())
-            else:
-                error = None
-        else:
-            error = None
-        if error is None:
-            pin = "".join(secrets.choice("0123456789") for _ in range(settings.PIN_LENGTH))
-            valid_until = now + timedelta(seconds=settings.PIN_VALID_SECONDS)
-            token = _digest(pin, device_id)[:_TOKEN_LENGTH]
-            SQL.execute(cursor, "wallet_pin_issue", [device_id, token, _when(valid_until), _when(now)])
+        SQL.execute(
+            cursor,
+            "wallet_pin_issue",
+            [
+                user.pk,
+                purpose,
+                subject,
+                purpose[:64],
+                token,
+                _when(valid_until),
+                _when(now),
+                force,
+                _when(now - cooldown),
+            ],
+        )
+        issued = cursor.fetchone() is not None
+        if issued:
             notify.notify(
                 template="phone_pin",
                 context={
@@ -141,8 +166,11 @@ def send_pin(
                 phone=str(user.phone),
                 purpose="security",
             )
-    if error is not None:
-        raise error
+        else:
+            SQL.execute(cursor, "wallet_pin_last", [user.pk, purpose, subject])
+            last_generated = _read(cursor.fetchone()[0])
+    if not issued:
+        raise PinCooldown(retry_at=(last_generated + cooldown).isoformat())
 
 
 def confirm_pin(*, user: User, purpose: str, subject: str = "", pin: str) -> None:
@@ -168,26 +196,37 @@ def use_pin(*, user: User, purpose: str, subject: str = "", pin: str) -> PinErro
         raise RuntimeError("use_pin runs in the caller's transaction")
     pin = str(pin or "").strip()
     now = timezone.now()
+    well_formed = pin.isdigit() and len(pin) < 16
     with connection.cursor() as cursor:
+        if well_formed:
+            given = _digest(pin, user.pk, purpose, subject)[:_TOKEN_LENGTH]
+            SQL.execute(
+                cursor,
+                "wallet_pin_use",
+                [user.pk, purpose, subject, given, _when(now), settings.PIN_MAX_ATTEMPTS],
+            )
+            if cursor.fetchone() is not None:
+                return None  # the right PIN: consumed
+        else:
+            given = ""
         SQL.execute(cursor, "wallet_pin_lock", [user.pk, purpose, subject])
         row = cursor.fetchone()
         if row is None:
             return PinExpired()
         device_id, expected, valid_until, failures = row
+        valid_until = _read(valid_until)
         if expected is None:
             return PinExpired()
         if failures >= settings.PIN_MAX_ATTEMPTS:
             return PinLocked()
         if valid_until is None or valid_until <= now:
             return PinExpired()
-        given = _digest(pin, device_id)[: len(expected)] if pin.isdigit() and len(pin) < 16 else ""
-        if not hmac.compare_digest(expected, given):
-            SQL.execute(cursor, "wallet_pin_wrong", [device_id, _when(now)])
-            (failures,) = cursor.fetchone()
-            left = settings.PIN_MAX_ATTEMPTS - failures
-            return PinLocked() if left <= 0 else PinInvalid(attempts_left=left)
-        SQL.execute(cursor, "wallet_pin_used", [device_id, _when(now)])  # single use
-    return None
+        if hmac.compare_digest(expected, given):  # consumed by a concurrent request meanwhile
+            return PinExpired()
+        SQL.execute(cursor, "wallet_pin_wrong", [device_id, _when(now)])
+        (failures,) = cursor.fetchone()
+    left = settings.PIN_MAX_ATTEMPTS - failures
+    return PinLocked() if left <= 0 else PinInvalid(attempts_left=left)
 
 
 def purge_expired(*, now=None, batch: int = 5_000) -> int:

@@ -180,6 +180,25 @@ def test_hot_merchant_is_credited_without_touching_its_row_and_refunds_check_its
     assert all(not problems for problems in run_checks().values())
 
 
+@pytest.mark.parametrize("hot_accounts", [2, 3])
+def test_a_closed_hot_account_among_several_credited_is_named_and_nothing_is_written(hot_accounts):
+    customer = WalletFactory()
+    fund(customer, 1000)
+    hot = [MerchantAccountFactory() for _ in range(hot_accounts)]
+    Account.objects.filter(pk=hot[-1].pk).update(status=Account.Status.CLOSED)
+    before = books_snapshot()
+    legs = [(customer.pk, -10 * hot_accounts)] + [(account.pk, 10) for account in hot]
+
+    with pytest.raises(errors.AccountNotActive) as info:
+        ledger.post(kind="pay", reference="split-1", currency="RSD", legs=legs)
+
+    assert info.value.details == {"account": hot[-1].pk, "status": Account.Status.CLOSED}
+    assert books_snapshot() == before
+    Account.objects.filter(pk=hot[-1].pk).update(status=Account.Status.ACTIVE)
+    ledger.post(kind="pay", reference="split-1", currency="RSD", legs=legs)
+    assert ledger.balances([a.pk for a in hot]) == {a.pk: 10 for a in hot}
+
+
 def test_blocked_wallet_cannot_pay_but_closed_account_cannot_even_receive():
     payer, payee = WalletFactory(), WalletFactory()
     fund(payer, 500)
