@@ -31,13 +31,22 @@ BATCH = 100  # items popped after the first one, per list and wake-up
 def batched() -> bool:
     """Whether messages leave through Redis lists (this module, and the notices' batches of
     services.mark_ready): with a Redis broker and Celery not eager."""
+    return route() is not None
+
+
+def route():
+    """(Redis client, default queue) where messages leave through Redis lists, else None. One
+    pass over the settings: each look-up in Celery's configuration costs microseconds, and this
+    runs for every message."""
     from config.celery import app
 
-    return (
-        settings.NOTIFICATIONS_BATCH_DISPATCH
-        and _broker_url().startswith("redis://")
-        and not app.conf.task_always_eager
-    )
+    conf = app.conf
+    if not settings.NOTIFICATIONS_BATCH_DISPATCH or conf.task_always_eager:
+        return None
+    url = _broker_url()
+    if not url.startswith("redis://"):
+        return None
+    return _redis(url), conf.task_default_queue
 
 
 def redis_client():
@@ -49,8 +58,8 @@ def _broker_url() -> str:
     from config.celery import app
 
     # broker_write_url first: where the app publishes (Celery's broker_url answers from Django's
-    # CELERY_BROKER_URL even after the app was pointed elsewhere).
-    return app.conf.broker_write_url or app.conf.broker_url or settings.CELERY_BROKER_URL
+    # CELERY_BROKER_URL even after the app was pointed elsewhere). It falls back to broker_url.
+    return app.conf.broker_write_url or settings.CELERY_BROKER_URL
 
 
 @lru_cache(maxsize=4)
@@ -76,10 +85,12 @@ def hand_over(kind: str, ids: Iterable[int]) -> int:
     """After commit: the rows' ids onto the urgent list in one RPUSH (or their tasks published,
     without a Redis broker). Returns how many; with Redis unreachable 0, the rows stay pending."""
     ids = list(ids)
-    if not batched():
+    lists = route()
+    if lists is None:
         return _publisher(kind)(ids)
+    client, queue = lists
     try:
-        redis_client().rpush(urgent_key(), *[f"{kind}:{pk}" for pk in ids])
+        client.rpush(urgent_key(queue), *[f"{kind}:{pk}" for pk in ids])
     except Exception as exc:  # noqa: BLE001 - the row is safe in the database; the sweeps find it
         log.warning("broker unreachable (%s: %s): %s %s stay pending", type(exc).__name__, exc, kind, ids)
         return 0

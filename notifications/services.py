@@ -51,6 +51,9 @@ _STATEMENTS = Statements(
 )
 
 
+_PURPOSES, _CHANNELS = frozenset(Purpose.values), frozenset(Channel.values)  # Choices' .values builds a list
+
+
 def record(
     *,
     template: str,
@@ -73,11 +76,11 @@ def record(
     preferences, else their account's, else the active one (a customer who is registering), else
     settings.LANGUAGE_CODE. Returns the rows written (empty when there is no channel to use).
     """
-    if purpose not in Purpose.values:
+    if purpose not in _PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
     if channels is not None:
         channels = list(channels)
-        unknown = set(channels) - set(Channel.values)
+        unknown = set(channels) - _CHANNELS
         if unknown:
             raise ValueError(f"unknown channels {sorted(unknown)}")
     if user is None and not phone and not email:
@@ -225,18 +228,19 @@ def _choose_channels(*, purpose, user, preferences, phone, email, channels) -> l
 # publish. Eager Celery (tests, tools) and brokers other than Redis keep one task per message.
 
 
-def _ready_key() -> str:
+def _ready_key(queue: str | None = None) -> str:
     from config.celery import app
 
-    return f"{app.conf.task_default_queue}:notifications-ready"  # beside the queue it feeds
+    return f"{queue or app.conf.task_default_queue}:notifications-ready"  # beside the queue it feeds
 
 
 def mark_ready(notification_ids: Iterable[int]) -> int:
     """Queues the rows for the next dispatch_ready; returns how many. With Redis unreachable it
     logs: the rows stay pending and resend_unsent enqueues them later."""
     ids = list(notification_ids)
+    client, queue = relay.route() or (relay.redis_client(), None)
     try:
-        relay.redis_client().rpush(_ready_key(), *ids)
+        client.rpush(_ready_key(queue), *ids)
     except Exception as exc:  # noqa: BLE001 - like enqueue: the row is safe in the database
         log.warning(
             "broker unreachable (%s: %s): notifications %s stay pending", type(exc).__name__, exc, ids
