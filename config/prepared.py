@@ -32,16 +32,21 @@ def as_saved(instance, pk=None):
 class Statements:
     def __init__(self, statements: dict[str, tuple[str, str]]):
         self.statements = statements  # name -> (parameter types, SQL with $1, $2, ...)
-        self._prepared: weakref.WeakSet = weakref.WeakSet()  # driver connections that have them
+        # driver connection -> the names prepared on it (statements may be added later: the
+        # ledger builds one per shape of entry when first needed)
+        self._prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def execute(self, cursor, name: str, args: list) -> None:
         """Runs statement `name` with `args` ($1, $2, ... in order) on `cursor`."""
         if connection.vendor == "postgresql":
             raw = connection.connection
-            if raw not in self._prepared:
-                for statement, (types, sql) in self.statements.items():
-                    cursor.execute(f"PREPARE {statement} {types} AS {sql}")
-                self._prepared.add(raw)
+            done = self._prepared.get(raw)
+            if done is None or name not in done:
+                done = self._prepared.setdefault(raw, set())
+                for statement, (types, sql) in list(self.statements.items()):
+                    if statement not in done:
+                        cursor.execute(f"PREPARE {statement} {types} AS {sql}")
+                        done.add(statement)
             cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(args))})", args)
             return
         sql = _ROW_LOCK.sub("", self.statements[name][1])

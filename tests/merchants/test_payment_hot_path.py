@@ -186,14 +186,14 @@ def test_the_payment_flow_makes_few_statements():
             ).status_code
             == 200
         )
-    assert len(made) <= 14, [q["sql"][:80] for q in made.captured_queries]
+    assert len(made) <= 9, [q["sql"][:80] for q in made.captured_queries]
     pin = pin_sent_to(user.phone)
     with CaptureQueriesContext(connection) as made:
         assert (
             app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json").status_code
             == 200
         )
-    assert len(made) <= 19, [q["sql"][:80] for q in made.captured_queries]
+    assert len(made) <= 10, [q["sql"][:80] for q in made.captured_queries]
 
 
 def test_someone_elses_payment_is_a_404_and_an_unknown_one_too():

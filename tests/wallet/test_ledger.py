@@ -180,6 +180,18 @@ def test_hot_merchant_is_credited_without_touching_its_row_and_refunds_check_its
     assert all(not problems for problems in run_checks().values())
 
 
+def test_entries_of_shapes_that_differ_in_limits_only_post_on_one_connection():
+    # One prepared statement per shape of entry: names PostgreSQL would fold to one must differ.
+    a, b = WalletFactory(), WalletFactory()
+    fund(a, 1000)
+    ledger.post(kind="t", reference="shape-1", currency="RSD", legs=[(a.pk, -100), (b.pk, 100)])
+    ledger.post(
+        kind="t", reference="shape-2", currency="RSD", legs=[(a.pk, -150), (b.pk, 150)], enforce_limits=False
+    )
+    assert ledger.balances([a.pk, b.pk]) == {a.pk: 750, b.pk: 250}
+    assert all(not problems for problems in run_checks().values())
+
+
 @pytest.mark.parametrize("hot_accounts", [2, 3])
 def test_a_closed_hot_account_among_several_credited_is_named_and_nothing_is_written(hot_accounts):
     customer = WalletFactory()
