@@ -81,7 +81,7 @@ class PaymentListCreateView(generics.ListAPIView, MerchantView):
         tags=["merchant"],
         summary="Create a payment request; send the customer to its checkout_url",
     )
-    @idempotent
+    @idempotent(inline=True)
     def post(self, request):
         data = validated(PaymentCreateSerializer, request.data)
         lines = [
@@ -111,6 +111,8 @@ class PaymentListCreateView(generics.ListAPIView, MerchantView):
             return_url=data["return_url"],
             cancel_url=data["cancel_url"],
             expires_in=timedelta(minutes=data["expires_in_minutes"]),
+            claim=getattr(request, "idempotency_claim", None),  # the key, written with the payment
+            answer=payment_body,
         )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(payment_body(payment), status=code)

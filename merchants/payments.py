@@ -23,6 +23,7 @@ from tariffs import services as tariffs
 from wallet import customers, ledger, notify, pins, selectors, sql
 from wallet import services as wallet_services
 from wallet.errors import AccountNotActive, InsufficientFunds, LimitExceeded
+from wallet.idempotency import KeyTaken
 from wallet.models import Account
 from wallet.money import format_amount
 from wallet.phones import normalize_phone
@@ -79,9 +80,14 @@ def create_payment(
     cancel_url: str = "",
     expires_in: timedelta = DEFAULT_EXPIRY,
     tariff_params: dict | None = None,
+    claim=None,
+    answer=None,
 ) -> tuple[PaymentRequest, bool]:
     """Returns (payment, created). The same order_id with the same content returns the first
-    payment; with other content it is refused. Amount must equal the sum of the lines."""
+    payment; with other content it is refused. Amount must equal the sum of the lines.
+
+    `claim` (wallet.idempotency.Claim, on PostgreSQL): the request's Idempotency-Key, written
+    with the new payment and `answer(payment)` in its one statement (see _insert)."""
     if merchant.status != Merchant.Status.ACTIVE:
         raise MerchantNotActive()
     phone = normalize_phone(customer_phone) if customer_phone else ""
@@ -113,7 +119,7 @@ def create_payment(
         "updated_at": now,
     }
     if sql.prepared():
-        payment = _insert(lines=lines, **fields)
+        payment = _insert(lines=lines, claim=claim, answer=answer, **fields)
         if payment is not None:
             return payment, True
         return _replayed(merchant, order_id, digest), False
@@ -138,53 +144,67 @@ def create_payment(
     return payment, True
 
 
-def _insert(*, merchant: Merchant, lines: list[Line], **fields) -> PaymentRequest | None:
+def _insert(
+    *, merchant: Merchant, lines: list[Line], claim=None, answer=None, **fields
+) -> PaymentRequest | None:
     """The new payment with its line items in one prepared statement, or None if the merchant
-    already has this order id (then nothing is written)."""
+    already has this order id (then nothing is written). With an Idempotency-Key `claim`
+    (wallet.idempotency.Claim) the statement also writes the key's record with `answer(payment)`,
+    or raises KeyTaken having written nothing."""
     payment = PaymentRequest(merchant=merchant, **fields)
-    with connection.cursor() as cursor:
-        SQL.execute(
-            cursor,
-            "merchants_payment_create",
-            [
-                payment.public_id,
-                merchant.pk,
-                payment.order_id,
-                payment.amount,
-                payment.currency,
-                payment.description,
-                payment.customer_phone,
-                payment.return_url,
-                payment.cancel_url,
-                payment.request_fingerprint,
-                connection.ops.adapt_datetimefield_value(payment.expires_at),
-                connection.ops.adapt_datetimefield_value(payment.created_at),
-                json.dumps(payment.tariff_params),
-                [line.kind for line in lines],
-                [line.name for line in lines],
-                [line.quantity for line in lines],
-                [line.unit_price for line in lines],
-                [line.tax_rate_bp for line in lines],
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    payment_pk, item_ids = row
-    as_saved(payment, payment_pk)
     items = [
         LineItem(
-            id=item_id,
-            payment_id=payment.pk,
             kind=line.kind,
             name=line.name,
             quantity=line.quantity,
             unit_price=line.unit_price,
             tax_rate_bp=line.tax_rate_bp,
         )
-        for item_id, line in zip(item_ids or [], lines, strict=True)
+        for line in lines
     ]
-    _set_items(payment, items)
+    _set_items(payment, items)  # before the statement: the answer stored with the key shows them
+    args = [
+        payment.public_id,
+        merchant.pk,
+        payment.order_id,
+        payment.amount,
+        payment.currency,
+        payment.description,
+        payment.customer_phone,
+        payment.return_url,
+        payment.cancel_url,
+        payment.request_fingerprint,
+        connection.ops.adapt_datetimefield_value(payment.expires_at),
+        connection.ops.adapt_datetimefield_value(payment.created_at),
+        json.dumps(payment.tariff_params),
+        [line.kind for line in lines],
+        [line.name for line in lines],
+        [line.quantity for line in lines],
+        [line.unit_price for line in lines],
+        [line.tax_rate_bp for line in lines],
+    ]
+    with connection.cursor() as cursor:
+        if claim is None:
+            SQL.execute(cursor, "merchants_payment_create", args)
+            row = cursor.fetchone()
+        else:
+            payment.pk = 0  # payment.items answers only for an instance with an id; its own follows
+            SQL.execute(cursor, "merchants_payment_create_keyed", args + claim.params(answer(payment)))
+            payment_pk, item_ids, record_id, taken = cursor.fetchone()
+            if taken:
+                raise KeyTaken()
+            if payment_pk is not None and record_id is None:  # the key was taken meanwhile: undo
+                LineItem.objects.filter(payment_id=payment_pk).delete()
+                PaymentRequest.objects.filter(pk=payment_pk).delete()
+                raise KeyTaken()
+            claim.record_id = record_id
+            row = None if payment_pk is None else (payment_pk, item_ids)
+    if row is None:
+        return None
+    payment_pk, item_ids = row
+    as_saved(payment, payment_pk)
+    for item, item_id in zip(items, item_ids or [], strict=True):
+        item.id, item.payment_id = item_id, payment_pk
     return payment
 
 
@@ -221,6 +241,24 @@ def _locked(public_id: str) -> PaymentRequest:
     )
 
 
+_CREATE_TYPES = (
+    "(text, bigint, text, bigint, text, text, text, text, text, text, timestamptz, timestamptz,"
+    " jsonb, text[], text[], bigint[], bigint[], bigint[]"
+)
+_CREATE_PAYMENT = (
+    "INSERT INTO merchants_paymentrequest (public_id, merchant_id, order_id, amount, currency,"
+    " description, customer_phone, return_url, cancel_url, status, payer_fee, merchant_fee,"
+    " tariff_params, refunded_amount, approval_code, failure_reason, request_fingerprint, expires_at,"
+    " created_at, updated_at)"
+)
+_CREATE_VALUES = "$1, $2, $3, $4, $5, $6, $7, $8, $9, 'created', 0, 0, $13, 0, '', '', $10, $11, $12, $12"
+_CREATE_ITEMS = (
+    "items AS (INSERT INTO merchants_lineitem (payment_id, kind, name, quantity, unit_price,"
+    " tax_rate_bp) SELECT p.id, x.kind, x.name, x.quantity, x.unit_price, x.tax_rate_bp"
+    " FROM p, unnest($14, $15, $16, $17, $18) WITH ORDINALITY"
+    " AS x(kind, name, quantity, unit_price, tax_rate_bp, n) ORDER BY x.n RETURNING id)"
+)
+_KEY_USED = "SELECT 1 FROM wallet_idempotencyrecord r WHERE r.scope = $19 AND r.key = $20"
 _PAYMENT = sql.Columns(PaymentRequest, "p")
 _MERCHANT = sql.Columns(Merchant, "m")
 _WALLET = sql.Columns(Account, "w")
@@ -244,19 +282,25 @@ SQL = sql.Statements(
         # A new payment and its line items in one statement (so in one implicit transaction);
         # no row when the merchant already has this order id.
         "merchants_payment_create": (
-            "(text, bigint, text, bigint, text, text, text, text, text, text, timestamptz, timestamptz,"
-            " jsonb, text[], text[], bigint[], bigint[], bigint[])",
-            "WITH p AS (INSERT INTO merchants_paymentrequest (public_id, merchant_id, order_id, amount,"
-            " currency, description, customer_phone, return_url, cancel_url, status, payer_fee,"
-            " merchant_fee, tariff_params, refunded_amount, approval_code, failure_reason,"
-            " request_fingerprint, expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6,"
-            " $7, $8, $9, 'created', 0, 0, $13, 0, '', '', $10, $11, $12, $12)"
-            " ON CONFLICT (merchant_id, order_id) DO NOTHING RETURNING id),"
-            " items AS (INSERT INTO merchants_lineitem (payment_id, kind, name, quantity, unit_price,"
-            " tax_rate_bp) SELECT p.id, x.kind, x.name, x.quantity, x.unit_price, x.tax_rate_bp"
-            " FROM p, unnest($14, $15, $16, $17, $18) WITH ORDINALITY"
-            " AS x(kind, name, quantity, unit_price, tax_rate_bp, n) ORDER BY x.n RETURNING id)"
+            _CREATE_TYPES + ")",
+            f"WITH p AS ({_CREATE_PAYMENT} VALUES ({_CREATE_VALUES}) ON CONFLICT (merchant_id, order_id)"
+            f" DO NOTHING RETURNING id), {_CREATE_ITEMS}"
             " SELECT p.id, (SELECT array_agg(id ORDER BY id) FROM items) FROM p",
+        ),
+        # The same with the request's Idempotency-Key (wallet.idempotency.Claim, $19-$22): the
+        # payment is written only if the key is unused, the key's record (with its 201 answer)
+        # only with the payment. Always one row: the payment's and items' ids, the record's id
+        # (null when a concurrent request took the key after this one looked: the payment is
+        # then deleted again), and whether the key was taken before.
+        "merchants_payment_create_keyed": (
+            _CREATE_TYPES + ", text, text, text, jsonb)",
+            f"WITH p AS ({_CREATE_PAYMENT} SELECT {_CREATE_VALUES} WHERE NOT EXISTS ({_KEY_USED})"
+            f" ON CONFLICT (merchant_id, order_id) DO NOTHING RETURNING id), {_CREATE_ITEMS},"
+            " c AS (INSERT INTO wallet_idempotencyrecord (scope, key, fingerprint, created_at, locked_at,"
+            " status_code, response_body) SELECT $19, $20, $21, $12, $12, 201, $22 FROM p"
+            " ON CONFLICT (scope, key) DO NOTHING RETURNING id)"
+            " SELECT (SELECT id FROM p), (SELECT array_agg(id ORDER BY id) FROM items),"
+            f" (SELECT id FROM c), EXISTS ({_KEY_USED})",
         ),
     }
 )

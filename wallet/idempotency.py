@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from rest_framework.response import Response
 
 from config.errors import DomainError
 
+from . import sql
 from .errors import IdempotencyConflict, RequestInProgress
 from .models import IdempotencyRecord
 from .sql import Statements
@@ -69,8 +71,36 @@ def request_fingerprint(request) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def idempotent(view_method):
-    """Decorates a DRF view method (post/put/patch/delete) that moves money."""
+@dataclass
+class Claim:
+    """An Idempotency-Key that the view's own statement writes, answer included (`inline`): the
+    statement inserts the record only if it does its work, and does its work only if no record
+    of the key exists. One statement then does what claim, work and store do in three."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    record_id: int | None = None  # set by the view when its statement wrote the record
+
+    def params(self, answer: dict) -> list:
+        """Scope, key, fingerprint and the stored answer, as the statement's parameters."""
+        return [self.scope, self.key, self.fingerprint, _BODY.get_db_prep_save(answer, connection)]
+
+
+class KeyTaken(Exception):
+    """Raised by a view's inline statement that found its key already used (it wrote nothing):
+    the decorator then answers as for any used key (replay, 409 or 422)."""
+
+
+def idempotent(view_method=None, *, inline: bool = False):
+    """Decorates a DRF view method (post/put/patch/delete) that moves money.
+
+    `inline=True`: on PostgreSQL the view finds a Claim in `request.idempotency_claim` and writes
+    it with its work (sets `claim.record_id`), or raises KeyTaken having written nothing. An
+    answer given without writing the record (a refusal, an order sent again) must have changed
+    nothing; it is then stored as usual, unless the key turns out to be taken meanwhile."""
+    if view_method is None:
+        return functools.partial(idempotent, inline=inline)
 
     @functools.wraps(view_method)
     def wrapper(view, request, *args, **kwargs):
@@ -79,6 +109,10 @@ def idempotent(view_method):
             raise MissingIdempotencyKey()
         scope = scope_of(request)
         digest = request_fingerprint(request)
+        if inline and sql.prepared():
+            answered = _inline(view, view_method, request, Claim(scope, key, digest), args, kwargs)
+            if answered is not None:
+                return answered
         record_id, replay = _claim(scope, key, digest)
         if replay is not None:
             return replay
@@ -101,6 +135,30 @@ def idempotent(view_method):
         return response
 
     return wrapper
+
+
+def _inline(view, view_method, request, claim: Claim, args, kwargs):
+    """Runs an inline view; its answer, or None when the key was taken (the usual path answers)."""
+    request.idempotency_key, request.idempotency_claim = claim.key, claim
+    try:
+        response = view_method(view, request, *args, **kwargs)
+    except KeyTaken:
+        return None
+    except (DomainError, APIException) as exc:
+        response = view.handle_exception(exc)
+    finally:
+        request.idempotency_claim = None
+    if claim.record_id is not None or response.status_code >= 500:
+        return response  # stored with the work; a 5xx is not stored
+    record_id, replay = _claim(claim.scope, claim.key, claim.fingerprint)  # nothing changed: keep it
+    if replay is not None:
+        return replay
+    try:
+        _store(record_id, response)
+    except Error:
+        _release(record_id)
+        raise
+    return response
 
 
 SQL = Statements(

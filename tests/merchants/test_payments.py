@@ -5,6 +5,7 @@ import threading
 from collections import Counter
 from datetime import timedelta
 
+import psycopg2
 import pytest
 from django.db import connection
 from django.utils import timezone
@@ -16,7 +17,7 @@ from notifications.models import WebhookEvent
 from tests.factories import fund, pin_sent_to
 from wallet import customers, ledger
 from wallet.integrity import run_checks
-from wallet.models import Account, PhonePin
+from wallet.models import Account, IdempotencyRecord, PhonePin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,6 +126,93 @@ def test_the_same_order_id_replays_the_first_payment_and_other_content_is_refuse
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
     assert other.status_code == 409 and other.json()["error"]["code"] == "order_id_conflict"
     assert PaymentRequest.objects.count() == 1
+
+
+def test_an_idempotency_key_replays_the_first_answer_and_refuses_another_request():
+    _, shop = make_merchant()
+    first = create(shop, key="pay-key")
+    again = create(shop, key="pay-key")  # the shop's retry: the first answer, not a new payment
+    other = create(shop, order("A-1002"), key="pay-key")  # another order under the used key
+    order_replay = create(shop, key="k-2")  # the first order under a new key: 200, kept for k-2
+    order_replay_again = create(shop, key="k-2")
+
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict"
+    assert order_replay.status_code == 200 and order_replay.json()["id"] == first.json()["id"]
+    assert order_replay_again.status_code == 200 and order_replay_again["Idempotent-Replayed"] == "true"
+    assert list(PaymentRequest.objects.values_list("order_id", flat=True)) == ["A-1001"]
+    assert IdempotencyRecord.objects.filter(key__in=["pay-key", "k-2"]).count() == 2
+
+
+def test_concurrent_creates_with_one_key_make_one_payment_and_answer_alike():
+    merchant, _ = make_merchant()
+    _, key = services.create_api_key(merchant=merchant)
+    barrier, answers = threading.Barrier(8), []
+
+    def post(body):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        try:
+            barrier.wait()
+            response = create(client, body, key="same-key")
+            answers.append(
+                (response.status_code, response.json().get("id") or response.json()["error"]["code"])
+            )
+        finally:
+            connection.close()
+
+    bodies = [order()] * 6 + [order("B-7")] * 2  # two threads send another order under the key
+    threads = [threading.Thread(target=post, args=(body,)) for body in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert PaymentRequest.objects.count() == 1
+    payment = PaymentRequest.objects.get()
+    ok = [a for a in answers if a[0] == 201]
+    assert ok and set(ok) == {(201, payment.public_id)}
+    # The others: the key's first request under another body, or not yet answered.
+    assert {a for a in answers if a[0] != 201} <= {
+        (409, "idempotency_conflict"),
+        (409, "request_in_progress"),
+    }
+    assert len(answers) == 8
+
+
+def test_a_key_taken_while_the_create_ran_undoes_the_payment():
+    # Another session claims the key (uncommitted) just before the create's statement looks: the
+    # statement writes the payment, then finds the key taken when it writes the record, so the
+    # payment is deleted again and the key's owner decides the answer.
+    merchant, shop = make_merchant()
+    db = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"]
+    )
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO wallet_idempotencyrecord (scope, key, fingerprint, created_at, locked_at)"
+                " VALUES (%s, 'race', 'another request', now(), now())",
+                [merchant.owner_key],
+            )
+        answer = []
+        creating = threading.Thread(
+            target=lambda: (answer.append(create(shop, key="race")), connection.close())
+        )
+        creating.start()
+        creating.join(timeout=1.0)
+        assert creating.is_alive()  # waiting for the other session's key
+        other.commit()
+        creating.join(timeout=30)
+    finally:
+        other.close()
+
+    assert answer[0].status_code == 409 and answer[0].json()["error"]["code"] == "idempotency_conflict"
+    assert not PaymentRequest.objects.exists()
+    assert IdempotencyRecord.objects.get(key="race").fingerprint == "another request"
 
 
 @pytest.mark.parametrize(
