@@ -38,8 +38,9 @@ class Statements:
 
     def execute(self, cursor, name: str, args: list) -> None:
         """Runs statement `name` with `args` ($1, $2, ... in order) on `cursor`."""
-        if connection.vendor == "postgresql":
-            raw = connection.connection
+        db = getattr(cursor, "db", connection)  # Django's cursor knows its connection: no proxy look-up
+        if db.vendor == "postgresql":
+            raw = db.connection
             done = self._prepared.get(raw)
             if done is None or name not in done:
                 done = self._prepared.setdefault(raw, set())

@@ -87,19 +87,21 @@ def record(
         raise ValueError("a notification needs a user, a phone or an email")
 
     preferences = selectors.preferences_for(user) if user is not None else None
-    to_phone = normalize_phone(phone or user.phone) if (phone or user is not None) else ""
+    raw_phone = phone or (user.phone if user is not None else "")
     to_email = email or (user.email if user is not None else "") or ""
     chosen = _choose_channels(
         purpose=purpose,
         user=user,
         preferences=preferences,
-        phone=to_phone,
+        phone=raw_phone,
         email=to_email,
         channels=channels,
     )
     if not chosen:
         log.info("notification %s (%s) for user %s: no channel to use", template, purpose, _pk(user))
         return []
+    # Normalized (parsed and checked) only when an SMS goes to it: a receipt by email needs not.
+    to_phone = normalize_phone(raw_phone) if Channel.SMS in chosen else ""
 
     lang = selectors.message_language(user, preferences, language)
     values = {

@@ -163,7 +163,7 @@ def send_pin(
                     **(details or {}),
                 },
                 user=user,
-                phone=str(user.phone),
+                phone=user.phone,
                 purpose="security",
             )
         else:

@@ -5,6 +5,7 @@ transaction, the hand-built answers equal PaymentSerializer's, the prepared-stat
 import pytest
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -115,6 +116,9 @@ def test_the_hand_built_answers_equal_the_payment_serializer_in_every_state():
     assert paid.json()["paid_at"] and len(paid.json()["items"]) == 3
     payment = PaymentRequest.objects.get(public_id=payment_id)
     assert payment_body(payment) == PaymentSerializer(payment).data
+    with timezone.override("UTC"):  # times in UTC are written with Z, as DRF writes them
+        assert payment_body(payment) == PaymentSerializer(payment).data
+        assert payment_body(payment)["paid_at"].endswith("Z")
 
 
 def test_the_customer_token_is_checked_on_every_request_nothing_cached():
