@@ -150,7 +150,7 @@ def _insert(
     """The new payment with its line items in one prepared statement, or None if the merchant
     already has this order id (then nothing is written). With an Idempotency-Key `claim`
     (wallet.idempotency.Claim) the statement also writes the key's record with `answer(payment)`,
-    or raises KeyTaken having written nothing."""
+    or raises KeyTaken having written nothing (its transaction rolled back)."""
     payment = PaymentRequest(merchant=merchant, **fields)
     items = [
         LineItem(
@@ -189,14 +189,14 @@ def _insert(
             row = cursor.fetchone()
         else:
             payment.pk = 0  # payment.items answers only for an instance with an id; its own follows
-            SQL.execute(cursor, "merchants_payment_create_keyed", args + claim.params(answer(payment)))
-            payment_pk, item_ids, record_id, taken = cursor.fetchone()
-            if taken:
-                raise KeyTaken()
-            if payment_pk is not None and record_id is None:  # the key was taken meanwhile: undo
-                LineItem.objects.filter(payment_id=payment_pk).delete()
-                PaymentRequest.objects.filter(pk=payment_pk).delete()
-                raise KeyTaken()
+            answer_params = claim.params(answer(payment))
+            # In a transaction: when a concurrent request took the key after this statement
+            # looked, the payment it wrote is rolled back unseen.
+            with transaction.atomic():
+                SQL.execute(cursor, "merchants_payment_create_keyed", args + answer_params)
+                payment_pk, item_ids, record_id, taken = cursor.fetchone()
+                if taken or (payment_pk is not None and record_id is None):
+                    raise KeyTaken()
             claim.record_id = record_id
             row = None if payment_pk is None else (payment_pk, item_ids)
     if row is None:
@@ -290,8 +290,8 @@ SQL = sql.Statements(
         # The same with the request's Idempotency-Key (wallet.idempotency.Claim, $19-$22): the
         # payment is written only if the key is unused, the key's record (with its 201 answer)
         # only with the payment. Always one row: the payment's and items' ids, the record's id
-        # (null when a concurrent request took the key after this one looked: the payment is
-        # then deleted again), and whether the key was taken before.
+        # (null when a concurrent request took the key after this one looked: the caller rolls
+        # the payment back), and whether the key was taken before.
         "merchants_payment_create_keyed": (
             _CREATE_TYPES + ", text, text, text, jsonb)",
             f"WITH p AS ({_CREATE_PAYMENT} SELECT {_CREATE_VALUES} WHERE NOT EXISTS ({_KEY_USED})"

@@ -444,8 +444,10 @@ def _replay(cursor, reference: str, digest: str) -> Posted:
 
 
 def _delta_refusal(cursor, deltas: list[tuple[int, int]], currency: str):
-    """Some of several deltas were refused: say why for the first account that refuses (the
-    others would pass, and _refusal of an account that passes has nothing to say)."""
+    """Some of several deltas were refused: raises, saying why for the first account that refuses
+    now (the others would pass, and _refusal of an account that passes has nothing to say). It
+    never returns: a refusal whose cause has gone by now (an account reopened meanwhile) still
+    refuses, else the entry would commit without the delta it lacks."""
     marks = ",".join(["%s"] * len(deltas))
     cursor.execute(
         f"SELECT id, status, currency FROM wallet_account WHERE id IN ({marks})", [a for a, _ in deltas]
@@ -457,6 +459,7 @@ def _delta_refusal(cursor, deltas: list[tuple[int, int]], currency: str):
             status == Account.Status.ACTIVE or (amount > 0 and status != Account.Status.CLOSED)
         ):
             _refusal(cursor, account, amount, currency, False)
+    _refusal(cursor, *deltas[0], currency, False)  # always raises
 
 
 def _refusal(cursor, account: int, amount: int, currency: str, enforce_limits: bool):

@@ -53,6 +53,13 @@ def _digest(pin: str, user_id: int, purpose: str, subject: str) -> str:
     return hmac.new(key, f"pin:{user_id}:{purpose}:{subject}:{pin}".encode(), hashlib.sha256).hexdigest()
 
 
+def _legacy_digest(pin: str, device_id: int) -> str:
+    """The stored form of PINs issued before 2026-12-02 (bound to the row id), accepted while such
+    PINs may still be in flight (PIN_VALID_SECONDS after a deploy; remove in the next release)."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"pin:{device_id}:{pin}".encode(), hashlib.sha256).hexdigest()
+
+
 SQL = Statements(
     {
         # A new PIN for (user, purpose, subject) in one statement: the row created, or replaced
@@ -91,6 +98,11 @@ SQL = Statements(
             "(bigint, text, text)",
             "SELECT id, token, valid_until, throttling_failure_count FROM wallet_phonepin"
             " WHERE user_id = $1 AND purpose = $2 AND subject = $3 FOR UPDATE",
+        ),
+        "wallet_pin_consume": (
+            "(bigint, timestamptz)",
+            "UPDATE wallet_phonepin SET token = NULL, valid_until = $2, throttling_failure_count = 0,"
+            " throttling_failure_timestamp = NULL WHERE id = $1",
         ),
         "wallet_pin_wrong": (
             "(bigint, timestamptz)",
@@ -223,6 +235,9 @@ def use_pin(*, user: User, purpose: str, subject: str = "", pin: str) -> PinErro
             return PinExpired()
         if hmac.compare_digest(expected, given):  # consumed by a concurrent request meanwhile
             return PinExpired()
+        if well_formed and hmac.compare_digest(expected, _legacy_digest(pin, device_id)[: len(expected)]):
+            SQL.execute(cursor, "wallet_pin_consume", [device_id, _when(now)])
+            return None  # a PIN issued before its HMAC named what it confirms: still valid
         SQL.execute(cursor, "wallet_pin_wrong", [device_id, _when(now)])
         (failures,) = cursor.fetchone()
     left = settings.PIN_MAX_ATTEMPTS - failures

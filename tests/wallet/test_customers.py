@@ -150,6 +150,19 @@ def test_a_new_pin_is_refused_during_the_cooldown():
     customers.resend_phone_pin(user=user)
 
 
+def test_a_pin_issued_before_the_hmac_named_its_subject_still_confirms_once():
+    # PINs in flight at a deploy were stored as HMAC("pin:<row id>:<pin>"): still accepted.
+    user = register()
+    pins.send_pin(user=user, purpose="payment", subject="payment:9", force=True)
+    row = PhonePin.objects.get(user=user, purpose="payment")
+    PhonePin.objects.filter(pk=row.pk).update(token=pins._legacy_digest("482913", row.pk)[: len(row.token)])
+
+    pins.confirm_pin(user=user, purpose="payment", subject="payment:9", pin="482913")
+
+    with pytest.raises(pins.PinExpired):  # single use, as any PIN
+        pins.confirm_pin(user=user, purpose="payment", subject="payment:9", pin="482913")
+
+
 def test_pins_are_stored_only_as_a_keyed_hash():
     user = register()
     pin = pin_sent_to(user.phone)

@@ -3,6 +3,7 @@
 import threading
 from collections import Counter
 
+import psycopg2
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
@@ -128,3 +129,42 @@ def test_a_failed_payment_in_a_crowd_leaves_no_partial_entry():
     assert all(ledger.balance(p) == 40 for p in payers)
     assert isinstance(next(r for r in results if not isinstance(r, ledger.Posted)), errors.InsufficientFunds)
     call_command("check_ledger")
+
+
+def test_a_credit_refused_while_the_payer_was_locked_refuses_even_if_the_cause_went_away():
+    # The merchant's account is closed when the payment's statement starts, and reopened while
+    # it waits for the payer's row: the refused delta must still refuse the whole entry (the
+    # payer was debited in the same statement), not commit an entry without the merchant's delta.
+    payer, merchant = WalletFactory(), MerchantAccountFactory()
+    fund(payer, 1000)
+    Account.objects.filter(pk=merchant.pk).update(status=Account.Status.CLOSED)
+    before = (Entry.objects.count(), ledger.balances([payer.pk, merchant.pk]))
+    db = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"]
+    )
+    outcome = []
+
+    def post():
+        try:
+            outcome.append(pay(payer.pk, merchant.pk, 300, "closed-then-open"))
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM wallet_account WHERE id = %s FOR UPDATE", [payer.pk])
+            posting = threading.Thread(target=post)
+            posting.start()
+            posting.join(timeout=1.0)
+            assert posting.is_alive()  # its statement waits for the payer's row
+            cursor.execute("UPDATE wallet_account SET status = 'active' WHERE id = %s", [merchant.pk])
+        other.commit()
+        posting.join(timeout=30)
+    finally:
+        other.close()
+
+    assert isinstance(outcome[0], errors.AccountNotActive), outcome
+    assert (Entry.objects.count(), ledger.balances([payer.pk, merchant.pk])) == before
