@@ -14,7 +14,7 @@ transaction pooling mode (see the README's deployment notes).
 import re
 import weakref
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 
 _NUMBERED = re.compile(r"\$(\d+)")
 _ROW_LOCK = re.compile(r"\s+FOR (?:NO KEY )?UPDATE(?: OF \w+(?:, \w+)*)?(?: NOWAIT| SKIP LOCKED)?")
@@ -25,7 +25,7 @@ def as_saved(instance, pk=None):
     the database (what the ORM does after save() or a query), so that a later save() updates it."""
     if pk is not None:
         instance.pk = pk
-    instance._state.adding, instance._state.db = False, connection.alias
+    instance._state.adding, instance._state.db = False, DEFAULT_DB_ALIAS  # `connection`'s alias
     return instance
 
 

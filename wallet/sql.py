@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
@@ -56,13 +56,16 @@ class Columns:
     def build(self, values):
         """An instance from this model's values (a slice of a row), as if the ORM had read it."""
         values = list(values)
-        for i, col, converters in self._converters_of():
-            for converter in converters:
-                values[i] = converter(values[i], col, connection)
+        converting = self._converters_of()
+        if converting:
+            db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy looks it up
+            for i, col, converters in converting:
+                for converter in converters:
+                    values[i] = converter(values[i], col, db)
         if self._setters is None:
             self._setters = _setters_of(self.model, self.attnames)
         if self._setters is False:
-            return self.model.from_db(connection.alias, self.attnames, values)
+            return self.model.from_db(DEFAULT_DB_ALIAS, self.attnames, values)
         # What Model.__init__ does with a row, without its per-field work (about 7% of a payment
         # request's CPU went to building its models): plain column attributes straight into
         # __dict__, the rest through their descriptors (a phone number is converted).
@@ -71,7 +74,7 @@ class Columns:
         for i, name in self._setters:
             setattr(instance, name, values[i])
         state = instance._state = ModelState()
-        state.adding, state.db = False, connection.alias
+        state.adding, state.db = False, DEFAULT_DB_ALIAS  # what `connection` stands for
         return instance
 
 
