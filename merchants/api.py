@@ -100,6 +100,7 @@ class PaymentListCreateView(generics.ListAPIView, MerchantView):
             payments.Line(name=e["name"], quantity=1, unit_price=e["amount"], kind=LineItem.Kind.EXTRA)
             for e in data["extras"]
         ]
+        claim = getattr(request, "idempotency_claim", None)  # the key, written with the payment
         payment, created = payments.create_payment(
             merchant=request.auth.merchant,
             order_id=data["order_id"],
@@ -111,9 +112,11 @@ class PaymentListCreateView(generics.ListAPIView, MerchantView):
             return_url=data["return_url"],
             cancel_url=data["cancel_url"],
             expires_in=timedelta(minutes=data["expires_in_minutes"]),
-            claim=getattr(request, "idempotency_claim", None),  # the key, written with the payment
+            claim=claim,
             answer=payment_body,
         )
+        if claim is not None and claim.record_id is not None:
+            return Response(claim.answer, status=status.HTTP_201_CREATED)  # built once, stored with it
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(payment_body(payment), status=code)
 

@@ -81,15 +81,17 @@ class Claim:
     key: str
     fingerprint: str
     record_id: int | None = None  # set by the view when its statement wrote the record
+    answer: dict | None = None  # what that record holds: the view answers with it
 
     def params(self, answer: dict) -> list:
         """Scope, key, fingerprint and the stored answer, as the statement's parameters."""
+        self.answer = answer
         return [self.scope, self.key, self.fingerprint, _BODY.get_db_prep_save(answer, connection)]
 
 
 class KeyTaken(Exception):
     """Raised by a view's inline statement that found its key already used (it wrote nothing):
-    the decorator then answers as for any used key (replay, 409 or 422)."""
+    the decorator then answers as for any used key (the first answer replayed, or a 409)."""
 
 
 def idempotent(view_method=None, *, inline: bool = False):

@@ -233,11 +233,11 @@ def use_pin(*, user: User, purpose: str, subject: str = "", pin: str) -> PinErro
             return PinLocked()
         if valid_until is None or valid_until <= now:
             return PinExpired()
-        if hmac.compare_digest(expected, given):  # consumed by a concurrent request meanwhile
-            return PinExpired()
+        # The right PIN here means one issued before its HMAC named what it confirms (still in
+        # flight at a deploy): consumed as any right PIN.
         if well_formed and hmac.compare_digest(expected, _legacy_digest(pin, device_id)[: len(expected)]):
             SQL.execute(cursor, "wallet_pin_consume", [device_id, _when(now)])
-            return None  # a PIN issued before its HMAC named what it confirms: still valid
+            return None
         SQL.execute(cursor, "wallet_pin_wrong", [device_id, _when(now)])
         (failures,) = cursor.fetchone()
     left = settings.PIN_MAX_ATTEMPTS - failures
