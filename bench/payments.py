@@ -228,6 +228,11 @@ FLOW_TABLES = (
 )
 
 
+def _whole(value: float) -> int | float:
+    """Microseconds for the table: whole, or NaN (printed "-") when no flow completed."""
+    return value if math.isnan(value) else round(value)
+
+
 # --- the server --------------------------------------------------------------------------------
 
 GUNICORN_CONFIG = """\
@@ -910,10 +915,10 @@ def main() -> int:
                 ),
             ],
             ["p99 per request, ms", p99, f"< {P99_TARGET_MS:g}", "yes" if p99 < P99_TARGET_MS else "NO", ""],
-            ["CPU per flow: clients (requests + PIN lookup), us", round(client_us), "-", "-", ""],
-            ["CPU per flow: gunicorn workers (Django), us", round(server_us), "-", "-", ""],
-            ["CPU per flow: their PostgreSQL backends, us", round(db_us), "-", "-", ""],
-            ["CPU per raw-SQL transfer (client + DB), us", round(raw_cpu_us), "-", "-", ""],
+            ["CPU per flow: clients (requests + PIN lookup), us", _whole(client_us), "-", "-", ""],
+            ["CPU per flow: gunicorn workers (Django), us", _whole(server_us), "-", "-", ""],
+            ["CPU per flow: their PostgreSQL backends, us", _whole(db_us), "-", "-", ""],
+            ["CPU per raw-SQL transfer (client + DB), us", _whole(raw_cpu_us), "-", "-", ""],
             [
                 "server backends waiting for a row lock (mean of samples)",
                 round(med([f.lock_waiters for f in flow_rounds]), 3),
@@ -921,7 +926,7 @@ def main() -> int:
                 "-",
                 " ".join(f"{f.lock_waiters:.2f}" for f in flow_rounds),
             ],
-            ["other load on the machine, % (median)", round(100 * other), "-", "-", ""],
+            ["other load on the machine, % (median)", _whole(100 * other), "-", "-", ""],
             [
                 "peak RSS of a gunicorn worker, MB (VmHWM, max)",
                 round(server.memory.max_mb, 1),

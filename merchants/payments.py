@@ -5,6 +5,7 @@ same transaction. The SMS PIN is bound to the payment's id, total and currency, 
 exactly this payment. Money moves in one ledger entry per payment and per refund.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -13,14 +14,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from config.prepared import as_saved
 from notifications import webhooks
 from tariffs import services as tariffs
-from wallet import customers, ledger, notify, pins, selectors, sql
+from wallet import customers, idempotency, ledger, notify, pins, selectors, sql
 from wallet import services as wallet_services
 from wallet.errors import AccountNotActive, InsufficientFunds, LimitExceeded
 from wallet.idempotency import KeyTaken
@@ -190,13 +191,19 @@ def _insert(
         else:
             payment.pk = 0  # payment.items answers only for an instance with an id; its own follows
             answer_params = claim.params(answer(payment))
-            # In a transaction: when a concurrent request took the key after this statement
-            # looked, the payment it wrote is rolled back unseen.
-            with transaction.atomic():
-                SQL.execute(cursor, "merchants_payment_create_keyed", args + answer_params)
-                payment_pk, item_ids, record_id, taken = cursor.fetchone()
-                if taken or (payment_pk is not None and record_id is None):
-                    raise KeyTaken()
+            # One statement, so its own transaction: when a concurrent request took the key after
+            # it looked, its record's INSERT breaks the unique key and the payment goes with it,
+            # unseen. Inside a caller's transaction a savepoint keeps that transaction usable.
+            try:
+                with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+                    SQL.execute(cursor, "merchants_payment_create_keyed", args + answer_params)
+            except IntegrityError as exc:
+                if not idempotency.breaks_key(exc):
+                    raise
+                raise KeyTaken() from None
+            payment_pk, item_ids, record_id, taken = cursor.fetchone()
+            if taken:
+                raise KeyTaken()
             claim.record_id = record_id
             row = None if payment_pk is None else (payment_pk, item_ids)
     if row is None:
@@ -289,16 +296,15 @@ SQL = sql.Statements(
         ),
         # The same with the request's Idempotency-Key (wallet.idempotency.Claim, $19-$22): the
         # payment is written only if the key is unused, the key's record (with its 201 answer)
-        # only with the payment. Always one row: the payment's and items' ids, the record's id
-        # (null when a concurrent request took the key after this one looked: the caller rolls
-        # the payment back), and whether the key was taken before.
+        # only with the payment. Always one row: the payment's and items' ids, the record's id,
+        # and whether the key was taken before. A concurrent request that took the key after this
+        # one looked makes the record's INSERT break the unique key: the statement fails whole.
         "merchants_payment_create_keyed": (
             _CREATE_TYPES + ", text, text, text, jsonb)",
             f"WITH p AS ({_CREATE_PAYMENT} SELECT {_CREATE_VALUES} WHERE NOT EXISTS ({_KEY_USED})"
             f" ON CONFLICT (merchant_id, order_id) DO NOTHING RETURNING id), {_CREATE_ITEMS},"
             " c AS (INSERT INTO wallet_idempotencyrecord (scope, key, fingerprint, created_at, locked_at,"
-            " status_code, response_body) SELECT $19, $20, $21, $12, $12, 201, $22 FROM p"
-            " ON CONFLICT (scope, key) DO NOTHING RETURNING id)"
+            " status_code, response_body) SELECT $19, $20, $21, $12, $12, 201, $22 FROM p RETURNING id)"
             " SELECT (SELECT id FROM p), (SELECT array_agg(id ORDER BY id) FROM items),"
             f" (SELECT id FROM c), EXISTS ({_KEY_USED})",
         ),

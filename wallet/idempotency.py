@@ -94,6 +94,11 @@ class KeyTaken(Exception):
     the decorator then answers as for any used key (the first answer replayed, or a 409)."""
 
 
+def breaks_key(exc: Exception) -> bool:
+    """Whether an IntegrityError is a key's record written twice: another request holds the key."""
+    return getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) == _KEY_CONSTRAINT
+
+
 def idempotent(view_method=None, *, inline: bool = False):
     """Decorates a DRF view method (post/put/patch/delete) that moves money.
 
@@ -177,6 +182,7 @@ SQL = Statements(
     }
 )
 _BODY = IdempotencyRecord._meta.get_field("response_body")
+_KEY_CONSTRAINT = IdempotencyRecord._meta.constraints[0].name  # unique (scope, key)
 
 
 def _store(record_id: int, response) -> None:

@@ -184,8 +184,8 @@ def test_concurrent_creates_with_one_key_make_one_payment_and_answer_alike():
 
 def test_a_key_taken_while_the_create_ran_rolls_the_payment_back():
     # Another session claims the key (uncommitted) just before the create's statement looks: the
-    # statement writes the payment, then finds the key taken when it writes the record, so its
-    # transaction rolls the payment back (no one ever saw it) and the key's owner decides the answer.
+    # statement writes the payment, then breaks the key's unique constraint when it writes the
+    # record, so it fails whole (no one ever saw the payment) and the key's owner decides the answer.
     merchant, shop = make_merchant()
     db = connection.settings_dict
     other = psycopg2.connect(
