@@ -18,7 +18,7 @@ Processes: run_workers() forks N worker processes (the GIL would make threads me
 the database). Django's connections are closed before the fork, so every worker opens its own
 persistent connection (CONN_MAX_AGE is forced on here, DEBUG off so that no query log is kept).
 
-Servers: `Server` starts gunicorn (config.wsgi) on a free 127.0.0.1 port with the benchmark's
+Servers: `Server` starts granian (config.wsgi) on a free 127.0.0.1 port with the benchmark's
 settings and stops it; just before it stops, it reads the peak resident memory (VmHWM) of every
 worker process: `Server.memory` (max and sum), the JSON keys `web_peak_rss_mb` and
 `web_peak_rss_mb_sum`. `peak_rss_mb(pid)` and `memory_of(pids)` serve other processes (a Celery
@@ -674,15 +674,15 @@ def delete_queue(queue: str) -> None:
 
 
 class Server:
-    """gunicorn serving config.wsgi on 127.0.0.1, started and stopped by a benchmark.
+    """granian serving config.wsgi (through bench/_wsgi.py) on 127.0.0.1, as production does
+    (Dockerfile), started and stopped by a benchmark.
 
-    `config` is the text of a gunicorn config file (hooks: e.g. a private Celery queue taken from
-    BENCH_CELERY_QUEUE); `app_name`, if given, becomes the workers' PostgreSQL application_name (so
-    that their backends can be found); `ready_path` is polled until it answers (else: until the port
-    accepts connections); `extra_env` and `extra_args` go to gunicorn as they are. Threads > 1 (or
-    worker_class "gthread") run gthread workers, else sync ones; `kind` describes them (with
-    `threads_label` after the thread count). Just before stop() shuts the server down it reads
-    every worker's peak RSS into `memory`."""
+    `workers` processes of `threads` blocking threads each run the application; connections are
+    kept alive. `queue` is the run's private Celery queue (BENCH_CELERY_QUEUE); `app_name`, if
+    given, becomes the workers' PostgreSQL application_name (so that their backends can be found);
+    `ready_path` is polled until it answers (else: until the port accepts connections);
+    `extra_env` and `extra_args` go to granian as they are. Just before stop() shuts the server
+    down it reads every worker's peak RSS into `memory`."""
 
     def __init__(
         self,
@@ -691,33 +691,24 @@ class Server:
         workers: int,
         threads: int,
         queue: str,
-        config: str,
-        worker_class: str = "sync",
         app_name: str = "",
         ready_path: str = "",
         extra_env: dict | None = None,
         extra_args: Sequence[str] = (),
-        threads_label: str = "threads",
     ):
         self.workers, self.threads, self.queue = workers, threads, queue
-        self.threads_label = threads_label
-        self.worker_class = "gthread" if threads > 1 else worker_class
         self.app_name, self.ready_path = app_name, ready_path
         self.extra_env, self.extra_args = dict(extra_env or {}), list(extra_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = tempfile.TemporaryDirectory(prefix=f"bench-{name}-")
-        self.config = Path(self.dir.name) / "gunicorn_conf.py"
-        self.config.write_text(config)
-        self.log = Path(self.dir.name) / "gunicorn.log"
+        self.log = Path(self.dir.name) / "granian.log"
         self.proc: subprocess.Popen | None = None
         self.memory = Memory()
 
     @property
     def kind(self) -> str:
-        if self.worker_class == "gthread":
-            return f"gunicorn gthread {self.workers} x {self.threads} {self.threads_label}"
-        return f"gunicorn sync x {self.workers}"
+        return f"granian wsgi {self.workers} x {self.threads} thread(s), keep-alive"
 
     def start(self, timeout: float = 60.0) -> None:
         broker = redis_url()
@@ -736,34 +727,39 @@ class Server:
             "BENCH_CELERY_QUEUE": self.queue,
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "config.settings",
+            # bench/_wsgi.py by its module name, the project beside it
+            "PYTHONPATH": os.pathsep.join([str(BENCH_DIR), str(ROOT)]),
             **self.extra_env,
         }
         cmd = [
             sys.executable,
             "-m",
-            "gunicorn",
-            "config.wsgi",
-            f"--bind=127.0.0.1:{self.port}",
+            "granian",
+            "--interface=wsgi",
+            "--host=127.0.0.1",
+            f"--port={self.port}",
             f"--workers={self.workers}",
-            f"--config={self.config}",
-            "--keep-alive=30",
-            "--timeout=120",
-            *self.extra_args,
-            f"--error-logfile={self.log}",
+            f"--blocking-threads={self.threads}",
+            "--runtime-threads=1",
+            "--http=1",
+            "--no-ws",
             "--log-level=warning",
+            *self.extra_args,
+            "_wsgi:application",
         ]
-        if self.worker_class == "gthread":
-            cmd += ["--worker-class=gthread", f"--threads={self.threads}"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"granian exited with {self.proc.returncode}:\n{self.log_tail()}")
             if self._answers():
                 break
             time.sleep(0.2)
         else:
-            raise RuntimeError(f"gunicorn did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+            raise RuntimeError(f"granian did not answer within {timeout:.0f} s:\n{self.log_tail()}")
         # Every worker imports the project before it serves: wait until all of them are up.
         while len(self.worker_pids()) < self.workers and time.monotonic() < deadline:
             time.sleep(0.2)

@@ -13,8 +13,9 @@ with verified phones, active wallets in the verified tier (their daily and month
 for the run, still checked by the ledger's conditional UPDATE), an email (receipts go by email),
 funded from terminal cash clearing.
 
-The platform runs under gunicorn (config.wsgi) on a free 127.0.0.1 port: DEBUG off, persistent
-connections (CONN_MAX_AGE), SMS_BACKEND=outbox, Celery publishing to the local Redis on a private
+The platform runs under granian (bench/_wsgi.py: config.wsgi, as the Dockerfile serves it) on a
+free 127.0.0.1 port, 3 workers of one thread, connections kept alive: DEBUG off, persistent
+database connections (CONN_MAX_AGE), SMS_BACKEND=outbox, Celery publishing to the local Redis on a private
 queue that nobody consumes (deleted at the end), so PINs stay in their pending notification row.
 
 N client processes (one customer each; per side one kept-alive connection of _common.JsonClient,
@@ -34,15 +35,15 @@ time. The raw-SQL baseline is bench/ledger.py's hand-written transfer at the sam
 workers, interleaved with the flow measurements round by round; the figure is ratio_to_raw_sql =
 flows_per_s / raw transfers per s.
 Targets: ratio >= 0.08 and p99 per request < 100 ms. CPU per flow is split between the clients,
-the gunicorn workers and their PostgreSQL backends, to show where the time goes.
+the server workers and their PostgreSQL backends, to show where the time goes.
 
---profile N first runs N flows in this process through Django's test Client (no gunicorn; add
+--profile N first runs N flows in this process through Django's test Client (no HTTP server; add
 --rounds 0 for this alone): the SQL statements of each request, the Python CPU per request, and a
 cProfile (CPU timer; its overhead inflates call-heavy code such as the ORM) split by part of the
-flow. --server-profile DIR cProfiles every gunicorn worker instead (worker-<pid>.prof files).
+flow. --server-profile DIR cProfiles every server worker instead (worker-<pid>.prof files).
 The table also shows how many of the server's PostgreSQL backends wait for a row lock (sampled).
 
-Peak memory: just before the server stops, the VmHWM of every gunicorn worker (web_peak_rss_mb: the
+Peak memory: just before the server stops, the VmHWM of every server worker (web_peak_rss_mb: the
 largest; web_peak_rss_mb_sum: all of them).
 
 Prints a table and, last, one JSON line (flows_per_s, p50_ms, p99_ms, ratio_to_raw_sql, ...). Exits
@@ -235,31 +236,6 @@ def _whole(value: float) -> int | float:
 
 # --- the server --------------------------------------------------------------------------------
 
-GUNICORN_CONFIG = """\
-import os
-
-_profile = None
-
-
-def post_worker_init(worker):
-    # Tasks go to a queue of this run: no Celery worker anywhere takes them.
-    from config.celery import app
-
-    app.conf.task_default_queue = os.environ["BENCH_CELERY_QUEUE"]
-    if os.environ.get("BENCH_SERVER_PROFILE"):  # --server-profile: cProfile each worker
-        import cProfile
-
-        global _profile
-        _profile = cProfile.Profile()
-        _profile.enable()
-
-
-def worker_exit(server, worker):
-    if _profile is not None:
-        _profile.disable()
-        _profile.dump_stats(os.path.join(os.environ["BENCH_SERVER_PROFILE"], f"worker-{os.getpid()}.prof"))
-"""
-
 
 # --- the clients -------------------------------------------------------------------------------
 
@@ -393,7 +369,7 @@ class FlowRun:
     samples: dict[str, array]
     first_error: str | None = None
     client_cpu: float = 0.0
-    server_cpu: float | None = None  # gunicorn workers
+    server_cpu: float | None = None  # server workers
     db_cpu: float | None = None  # their PostgreSQL backends
     machine_busy: float | None = None
     lock_waiters: float = math.nan  # mean number of server backends waiting for a lock
@@ -415,7 +391,7 @@ class FlowRun:
 
 
 def _db_backends(app_name: str) -> list[int]:
-    """The gunicorn workers' PostgreSQL backends (by their application_name: other sessions may
+    """The server workers' PostgreSQL backends (by their application_name: other sessions may
     use the same benchmark database meanwhile)."""
     from django.db import connection
 
@@ -512,7 +488,7 @@ def run_flows(
 
 
 class BackendCpu:
-    """CPU of the gunicorn workers' PostgreSQL backends across one flow measurement. They persist
+    """CPU of the server workers' PostgreSQL backends across one flow measurement. They persist
     from round to round (CONN_MAX_AGE), so a snapshot before and one after the run are enough (the
     clients' PIN-lookup connections are closed by then; a backend opened meanwhile counts whole)."""
 
@@ -711,18 +687,9 @@ def main() -> int:
         "--server-workers",
         type=int,
         default=3,
-        help="gunicorn worker processes (default 3: on 2 cores shared with 8 clients and PostgreSQL, 3 sync"
-        " workers gave the best p99; 2 the same throughput, 4-8 or gthread more CPU per flow and worse p99)",
+        help="server worker processes (default 3, on 2 cores shared with 8 clients and PostgreSQL)",
     )
-    parser.add_argument(
-        "--threads", type=int, default=1, help="threads per worker (>1: gthread; default 1: sync)"
-    )
-    parser.add_argument(
-        "--worker-class",
-        choices=["sync", "gthread"],
-        default="sync",
-        help="gunicorn worker class (sync closes each connection; gthread keeps them alive)",
-    )
+    parser.add_argument("--threads", type=int, default=1, help="threads per server worker (default 1)")
     parser.add_argument(
         "--raw-seconds", type=float, default=5.0, help="seconds per raw-SQL measurement (default 5)"
     )
@@ -748,11 +715,11 @@ def main() -> int:
         "--server-profile",
         default="",
         metavar="DIR",
-        help="cProfile every gunicorn worker; worker-<pid>.prof files in DIR (slows the server)",
+        help="cProfile every server worker; worker-<pid>.prof files in DIR (slows the server)",
     )
     args = parser.parse_args()
     n = args.clients
-    # What the server runs with (gunicorn inherits it; --profile runs in this process).
+    # What the server runs with (granian inherits it; --profile runs in this process).
     broker = _common.redis_url()
     os.environ.update(
         {
@@ -778,13 +745,10 @@ def main() -> int:
         name="payments",
         workers=args.server_workers,
         threads=args.threads,
-        worker_class=args.worker_class,
         queue=queue,
-        config=GUNICORN_CONFIG,
         app_name=queue,  # the workers' PostgreSQL application_name: their backends are found by it
         ready_path="/healthz",
         extra_env={"BENCH_SERVER_PROFILE": profile_dir},
-        extra_args=["--no-control-socket"],
     )
     print(
         f"payments bench: database {db.name} ({db.state}, migrate {db.migrate_seconds:.1f} s), run {run},"
@@ -916,7 +880,7 @@ def main() -> int:
             ],
             ["p99 per request, ms", p99, f"< {P99_TARGET_MS:g}", "yes" if p99 < P99_TARGET_MS else "NO", ""],
             ["CPU per flow: clients (requests + PIN lookup), us", _whole(client_us), "-", "-", ""],
-            ["CPU per flow: gunicorn workers (Django), us", _whole(server_us), "-", "-", ""],
+            ["CPU per flow: server workers (Django), us", _whole(server_us), "-", "-", ""],
             ["CPU per flow: their PostgreSQL backends, us", _whole(db_us), "-", "-", ""],
             ["CPU per raw-SQL transfer (client + DB), us", _whole(raw_cpu_us), "-", "-", ""],
             [
@@ -928,7 +892,7 @@ def main() -> int:
             ],
             ["other load on the machine, % (median)", _whole(100 * other), "-", "-", ""],
             [
-                "peak RSS of a gunicorn worker, MB (VmHWM, max)",
+                "peak RSS of a server worker, MB (VmHWM, max)",
                 round(server.memory.max_mb, 1),
                 "-",
                 "-",

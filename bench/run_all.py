@@ -63,8 +63,8 @@ class Bench:
 
 def _web_memory() -> list[Figure]:
     return [
-        Figure("web_peak_rss_mb", "peak RSS of a gunicorn worker, MB (largest of {web_processes})"),
-        Figure("web_peak_rss_mb_sum", "peak RSS of the {web_processes} gunicorn workers, MB (sum)"),
+        Figure("web_peak_rss_mb", "peak RSS of a server worker, MB (largest of {web_processes})"),
+        Figure("web_peak_rss_mb_sum", "peak RSS of the {web_processes} server workers, MB (sum)"),
     ]
 
 
@@ -348,7 +348,7 @@ def markdown(rows: list[dict], heading: str) -> str:
 
 def memory(outcomes: list[Outcome]) -> dict:
     """The peak-memory keys of the combined JSON line: the largest over the benchmarks that report
-    them (web: the gunicorn workers of terminals and payments; worker: the Celery worker)."""
+    them (web: the server workers of terminals and payments; worker: the Celery worker)."""
     found: dict = {}
     for key in ("web_peak_rss_mb", "web_peak_rss_mb_sum", "worker_peak_rss_mb", "worker_peak_rss_mb_sum"):
         values = [o.result[key] for o in outcomes if o.result and isinstance(o.result.get(key), int | float)]
@@ -443,7 +443,7 @@ def main() -> int:
         return "-" if peaks[key] is None else f"{peaks[key]:.0f} MB"
 
     print(
-        f"\npeak memory (VmHWM): web, the largest gunicorn worker {mb('web_peak_rss_mb')}"
+        f"\npeak memory (VmHWM): web, the largest server worker {mb('web_peak_rss_mb')}"
         f" (all workers of one server {mb('web_peak_rss_mb_sum')}); worker, the largest Celery process"
         f" {mb('worker_peak_rss_mb')} (the whole worker {mb('worker_peak_rss_mb_sum')})"
     )

@@ -2,19 +2,19 @@
 measured in the same run.
 
     .venv/bin/python bench/terminals.py [--seconds 5] [--rounds 3] [--workers 8] [--server-workers 4]
-                                        [--worker-class gthread|sync] [--threads 1] [--fresh]
+                                        [--threads 1] [--fresh]
 
 Set-up (in the `<name>_bench` database of bench/_common.py): one agent (its ledger account hot and
 allowed to go negative), one POS terminal per client, and 50 customer wallets per client (active,
 no tier limits, so a long run never hits a largest balance; the ledger still runs its limit-checking
 UPDATE). Each client tops up its own wallets in turn.
 
-The platform runs under gunicorn (config.wsgi) on a free 127.0.0.1 port: 4 gthread workers of one
-thread each (kept-alive connections, as the baseline's clients keep theirs; `--worker-class sync`
-closes every connection and costs about a quarter of the throughput here), DEBUG off, persistent
-database connections (CONN_MAX_AGE), SMS_BACKEND=outbox; the SMS notice of every top-up is recorded
-and its Celery task published to the local Redis on a private queue that nobody consumes (deleted
-at the end). Nonces of the signatures go to Redis, as in production.
+The platform runs under granian (bench/_wsgi.py: config.wsgi, as the Dockerfile serves it) on a
+free 127.0.0.1 port: 4 workers of one thread each, connections kept alive (as the baseline's
+clients keep theirs; gunicorn gthread, used before, gave 0.17-0.19 where granian gives 0.23-0.24,
+same run), DEBUG off, persistent database connections (CONN_MAX_AGE), SMS_BACKEND=outbox; the SMS
+notice of every top-up is recorded and its Celery task published to the local Redis on a private
+queue that nobody consumes (deleted at the end). Nonces of the signatures go to Redis, as in production.
 
 N client processes (terminals.simulator.TerminalClient: one kept-alive connection, every request
 signed anew with its own nonce) repeat a top-up with a new txn_id; an answer other than result 0
@@ -24,10 +24,10 @@ workers, with its own wallets. The two alternate round by round (top-ups first i
 baseline first in even ones); throughputs are medians over rounds, latencies pool all rounds.
 
 Targets (issue 4): ratio_to_raw_sql = topups_per_s / raw transfers per s >= 0.20, and p99 < 100 ms
-at 8 concurrent terminals on 2 cores. CPU per top-up is split between the clients, the gunicorn
+at 8 concurrent terminals on 2 cores. CPU per top-up is split between the clients, the server
 workers and the PostgreSQL backends (from /proc) to show where the time goes.
 
-Peak memory: just before the server stops, the VmHWM of every gunicorn worker (web_peak_rss_mb: the
+Peak memory: just before the server stops, the VmHWM of every server worker (web_peak_rss_mb: the
 largest; web_peak_rss_mb_sum: all of them).
 
 Prints a table and, last, one JSON line (topups_per_s, p50_ms, p99_ms, ratio_to_raw_sql, ...). Exits
@@ -52,17 +52,6 @@ WALLETS_PER_CLIENT = 50
 RATIO_TARGET = 0.20
 P99_TARGET_MS = 100.0
 BUSY = 0.2
-
-GUNICORN_CONFIG = """\
-import os
-
-
-def post_worker_init(worker):
-    # The SMS tasks go to a queue of this run: no Celery worker anywhere takes them.
-    from config.celery import app
-
-    app.conf.task_default_queue = os.environ["BENCH_CELERY_QUEUE"]
-"""
 
 
 def ledger_bench():
@@ -172,18 +161,18 @@ def _topups_posted() -> int:
 
 
 def run_topups(setup, server, *, workers, seconds, tag) -> tuple[_common.RunResult, dict]:
-    """One measurement, with the CPU of the gunicorn workers and of the database backends that
+    """One measurement, with the CPU of the server workers and of the database backends that
     served them (warm-up included, so it is divided by every top-up posted meanwhile)."""
-    gunicorn = server.worker_pids()
+    web = server.worker_pids()
     before_posted = _topups_posted()
-    # The gunicorn workers' persistent connections, opened by earlier rounds (a backend that ends
+    # The server workers' persistent connections, opened by earlier rounds (a backend that ends
     # meanwhile is left out: the figure is then a lower bound).
     db0 = _cpu_by_pid(_db_backends())
-    server0 = _common.cpu_seconds(gunicorn)
+    server0 = _common.cpu_seconds(web)
     result = _common.run_workers(
         make_topup_op(setup, server.url, tag), workers=workers, seconds=seconds, label="top-up"
     )
-    server1 = _common.cpu_seconds(gunicorn)
+    server1 = _common.cpu_seconds(web)
     db1 = _cpu_by_pid(list(db0))
     posted = _topups_posted() - before_posted
     cpu = {"server": math.nan, "db": math.nan, "posted": posted}
@@ -198,16 +187,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     _common.add_arguments(parser, seconds=5.0, rounds=3)
     parser.add_argument("--workers", type=int, default=8, help="concurrent terminals (default 8)")
-    parser.add_argument("--server-workers", type=int, default=4, help="gunicorn worker processes (default 4)")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="threads per gunicorn worker (more than 1: gthread)"
-    )
-    parser.add_argument(
-        "--worker-class",
-        choices=["sync", "gthread"],
-        default="gthread",
-        help="gunicorn worker class (default gthread: connections kept alive; sync closes each one)",
-    )
+    parser.add_argument("--server-workers", type=int, default=4, help="server worker processes (default 4)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per server worker (default 1)")
     args = parser.parse_args()
     n = args.workers
 
@@ -223,10 +204,7 @@ def main() -> int:
         workers=args.server_workers,
         threads=args.threads,
         queue=queue,
-        config=GUNICORN_CONFIG,
-        worker_class=args.worker_class,
         extra_args=["--backlog=256"],
-        threads_label="thread(s), keep-alive",
     )
     print(
         f"terminals bench: database {db.name} ({db.state}), run {run}, {args.rounds} round(s) x"
@@ -238,7 +216,7 @@ def main() -> int:
     cpus: list[dict] = []
     server.start()
     try:
-        # Warm every gunicorn worker (imports, connections, caches) before measuring anything.
+        # Warm every server worker (imports, connections, caches) before measuring anything.
         _common.run_workers(make_topup_op(setup, server.url, f"{run}-warm"), workers=n, seconds=2, warmup=0)
         # Then analyzed with rows in them, as autovacuum would (it is off here): the prepared
         # statements of the hot path re-plan (see bench/payments.py, FLOW_TABLES).
@@ -270,7 +248,7 @@ def main() -> int:
         server.stop()
         _common.delete_queue(queue)
 
-    top = _common.Summary("top-ups via signed HTTP API (gunicorn)", n, topups)
+    top = _common.Summary("top-ups via signed HTTP API (granian)", n, topups)
     raw = _common.Summary("raw SQL transfer (bench/ledger.py)", n, raws)
     ratio = top.ops_per_s / raw.ops_per_s if raw.ops_per_s else 0.0
     server_us = statistics.median(c["server"] for c in cpus) if cpus else math.nan
@@ -335,12 +313,12 @@ def main() -> int:
                 "",
             ],
             ["CPU per top-up: terminal clients (us)", round(top.client_us_per_op, 0), "-", "-", ""],
-            ["CPU per top-up: gunicorn workers (us)", round(server_us, 0), "-", "-", ""],
+            ["CPU per top-up: server workers (us)", round(server_us, 0), "-", "-", ""],
             ["CPU per top-up: PostgreSQL backends (us)", round(db_us, 0), "-", "-", ""],
             ["CPU per raw transfer: client + backend (us)", round(raw.cpu_us_per_op, 0), "-", "-", ""],
             ["CPU-bound estimate: raw CPU/op / top-up CPU/op", round(cpu_ratio, 3), "-", "-", ""],
             [
-                "peak RSS of a gunicorn worker, MB (VmHWM, max)",
+                "peak RSS of a server worker, MB (VmHWM, max)",
                 round(server.memory.max_mb, 1),
                 "-",
                 "-",

@@ -5,7 +5,7 @@ the forced password change, axes' admin lockout) an API request never uses: abou
 payment request's CPU went to the chain. `ApiMiddleware`, first in MIDDLEWARE, hands a request
 under /api/ (but the HTML Swagger page) to a handler built once from API_MIDDLEWARE, which then
 resolves and runs the view as Django's handler does; pages go on down MIDDLEWARE. Being a
-middleware, it serves the test client as it serves gunicorn, so tests run the chain production runs.
+middleware, it serves the test client as it serves granian, so tests run the chain production runs.
 """
 
 from django.conf import settings

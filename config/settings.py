@@ -85,7 +85,7 @@ API_MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-if PRODUCTION:  # gunicorn serves the collected static files; runserver does it in development
+if PRODUCTION:  # the app serves the collected static files (WhiteNoise); runserver does it in development
     MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"

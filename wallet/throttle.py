@@ -12,7 +12,7 @@ class TooManyAttempts(DomainError):
 
 
 def client_ip(request) -> str:
-    # Behind a proxy, configure it to set REMOTE_ADDR (e.g. gunicorn --forwarded-allow-ips).
+    # Behind a proxy, REMOTE_ADDR is the client's only if FORWARDED_ALLOW_IPS names it (config/wsgi.py).
     return request.META.get("REMOTE_ADDR", "unknown")
 
 
