@@ -1,7 +1,7 @@
 """The application a benchmark's server (granian, bench/_common.Server) runs: config.wsgi, with
 the tasks it sends going to the run's private Celery queue (BENCH_CELERY_QUEUE), which no worker
-takes. With BENCH_SERVER_PROFILE set to a folder, each worker process cProfiles the requests it
-serves into worker-<pid>.prof there, rewritten at most once a second (granian ends its workers
+takes. With BENCH_SERVER_PROFILE set to a folder, each worker process cProfiles the CPU time of the
+requests it serves into worker-<pid>.prof there, rewritten at most once a second (granian ends its workers
 without running atexit hooks, so the file is kept current instead)."""
 
 import os
@@ -16,7 +16,7 @@ application = django_application
 if os.environ.get("BENCH_SERVER_PROFILE"):
     import cProfile
 
-    _profile = cProfile.Profile()
+    _profile = cProfile.Profile(time.thread_time)  # CPU, not the time spent waiting for PostgreSQL
     _written = [0.0]
 
     def application(environ, start_response):  # noqa: F811 - the profiled variant
