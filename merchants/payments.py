@@ -19,6 +19,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from config.prepared import as_saved
+from notifications import selectors as selectors_of_notifications
 from notifications import webhooks
 from tariffs import services as tariffs
 from wallet import customers, idempotency, ledger, notify, pins, selectors, sql
@@ -237,7 +238,7 @@ def _locked(public_id: str) -> PaymentRequest:
     # its account) row, and every payment to one merchant would wait for the one before. The
     # merchant's account is not joined: only its id (merchant.account_id) is used here.
     if sql.prepared():
-        payment, _ = _locked_for(public_id, None)
+        payment, _, _ = _locked_for(public_id, None)
         if payment is None:
             raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
         return payment
@@ -269,22 +270,25 @@ _KEY_USED = "SELECT 1 FROM wallet_idempotencyrecord r WHERE r.scope = $19 AND r.
 _PAYMENT = sql.Columns(PaymentRequest, "p")
 _MERCHANT = sql.Columns(Merchant, "m")
 _WALLET = sql.Columns(Account, "w")
+_PREFERENCES = selectors_of_notifications.preference_columns("np")
 _ITEM_FIELDS = ("id", "kind", "name", "quantity", "unit_price", "tax_rate_bp")
 SQL = sql.Statements(
     {
         # The customer's requests: the payment locked (FOR UPDATE OF p, see _locked), its merchant,
-        # its line items (for the answer and the receipt) and the wallet of customer $2 in the
-        # payment's currency (none when $2 is null), in one round trip.
+        # its line items (for the answer and the receipt), the wallet of customer $2 in the
+        # payment's currency (none when $2 is null) and $2's notification preferences (for the
+        # PIN SMS and the receipt), in one round trip.
         "merchants_payment_locked": (
             "(text, bigint)",
             f"SELECT {_PAYMENT.sql}, {_MERCHANT.sql},"
             " (SELECT json_agg(json_build_array(" + ", ".join(f'i."{f}"' for f in _ITEM_FIELDS) + ")"
             ' ORDER BY i."id") FROM merchants_lineitem i WHERE i."payment_id" = p."id"),'
-            f" {_WALLET.sql}"
+            f" {_WALLET.sql}, {_PREFERENCES.sql}"
             ' FROM merchants_paymentrequest p JOIN merchants_merchant m ON m."id" = p."merchant_id"'
             ' LEFT JOIN LATERAL (SELECT * FROM wallet_account a WHERE a."owner_id" = $2'
             ' AND a."kind" = \'customer\' AND a."currency" = p."currency" ORDER BY a."id" LIMIT 1)'
-            ' w ON true WHERE p."public_id" = $1 FOR UPDATE OF p',
+            ' w ON true LEFT JOIN notifications_notificationpreference np ON np."user_id" = $2'
+            ' WHERE p."public_id" = $1 FOR UPDATE OF p',
         ),
         # A new payment and its line items in one statement (so in one implicit transaction);
         # no row when the merchant already has this order id.
@@ -350,14 +354,15 @@ def _save(payment: PaymentRequest, transition: str) -> None:
         SQL.execute(cursor, transition, [payment.pk, *values])
 
 
-def _locked_for(public_id: str, payer_id: int | None) -> tuple[PaymentRequest | None, Account | None]:
-    """The payment locked, with its merchant and line items, and the wallet of `payer_id` in its
-    currency (None if there is none): one prepared statement. (None, None) if no such payment."""
+def _locked_for(public_id: str, payer) -> tuple[PaymentRequest | None, Account | None, object]:
+    """The payment locked, with its merchant and line items, the wallet of `payer` in its
+    currency (None if there is none) and the payer's notification preferences (None without a
+    payer): one prepared statement. (None, None, None) if no such payment."""
     with connection.cursor() as cursor:
-        SQL.execute(cursor, "merchants_payment_locked", [public_id, payer_id])
+        SQL.execute(cursor, "merchants_payment_locked", [public_id, payer.pk if payer is not None else None])
         row = cursor.fetchone()
     if row is None:
-        return None, None
+        return None, None, None
     n, m = len(_PAYMENT), len(_PAYMENT) + len(_MERCHANT)
     payment = _PAYMENT.build(row[:n])
     PaymentRequest.merchant.field.set_cached_value(payment, _MERCHANT.build(row[n:m]))
@@ -371,8 +376,12 @@ def _locked_for(public_id: str, payer_id: int | None) -> tuple[PaymentRequest | 
             for item in items or []
         ],
     )
-    wallet = _WALLET.build(row[m + 1 :]) if row[m + 1] is not None else None
-    return payment, wallet
+    w = m + 1 + len(_WALLET)
+    wallet = _WALLET.build(row[m + 1 : w]) if row[m + 1] is not None else None
+    preferences = None
+    if payer is not None:
+        preferences = selectors_of_notifications.preferences_of(payer, _PREFERENCES, row[w:])
+    return payment, wallet, preferences
 
 
 def _set_items(payment: PaymentRequest, items: list[LineItem]) -> None:
@@ -423,7 +432,7 @@ def initiate_payment(
     with `hide_others` someone else's payment raises PaymentRequest.DoesNotExist (a 404)."""
     public_id = public_id or payment.public_id
     with transaction.atomic():
-        payment, wallet = _locked_for_payer(public_id, payer, hide_others)
+        payment, wallet, preferences = _locked_for_payer(public_id, payer, hide_others)
         if not terms_accepted:
             raise TermsNotAccepted(fields={"terms": [TermsNotAccepted.message]})
         wallet = _payer_wallet(payer, payment.currency, wallet)
@@ -460,21 +469,23 @@ def initiate_payment(
                 "reference": payment.order_id[:20],
             },
             force=first,
+            preferences=preferences,
         )
     return payment
 
 
-def _locked_for_payer(public_id: str, payer, hide_others: bool) -> tuple[PaymentRequest, Account | None]:
-    """The payment locked, with the payer's wallet when it can come in the same statement."""
+def _locked_for_payer(public_id: str, payer, hide_others: bool):
+    """The payment locked, with the payer's wallet and notification preferences when they can
+    come in the same statement (else None: they are read when needed)."""
     if sql.prepared():
-        payment, wallet = _locked_for(public_id, payer.pk)
+        payment, wallet, preferences = _locked_for(public_id, payer)
         if payment is None:
             raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
     else:
-        payment, wallet = _locked(public_id), None
+        payment, wallet, preferences = _locked(public_id), None, None
     if hide_others and payment.payer_id not in (None, payer.pk):
         raise PaymentRequest.DoesNotExist("someone else's payment does not exist for you")
-    return payment, wallet
+    return payment, wallet, preferences
 
 
 def confirm_payment(
@@ -492,7 +503,7 @@ def confirm_payment(
     public_id = public_id or payment.public_id
     try:
         with transaction.atomic(durable=True):
-            payment, wallet = _locked_for_payer(public_id, payer, hide_others)
+            payment, wallet, preferences = _locked_for_payer(public_id, payer, hide_others)
             if payment.payer_id != payer.pk:
                 raise WrongPayer()
             error = pins.use_pin(user=payer, purpose=PIN_PURPOSE, subject=_pin_subject(payment), pin=pin)
@@ -501,7 +512,12 @@ def confirm_payment(
                 _check_open(payment, now)
                 wallet = _payer_wallet(payer, payment.currency, wallet)
                 _settle(
-                    payment, payer=payer, wallet=wallet, reference=f"payment:{payment.public_id}", now=now
+                    payment,
+                    payer=payer,
+                    wallet=wallet,
+                    reference=f"payment:{payment.public_id}",
+                    now=now,
+                    preferences=preferences,
                 )
             elif isinstance(error, pins.PinLocked):
                 _mark_failed(payment, "pin_locked")
@@ -513,7 +529,7 @@ def confirm_payment(
     return payment
 
 
-def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now) -> None:
+def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now, preferences=None) -> None:
     """The one money path of a payment (checkout PIN or an authorised schedule): one ledger entry
     debits the wallet amount plus fee, credits the merchant and the fee revenue; the payment
     succeeds, the merchant's webhook and the customer's receipt go out. Under the payment's lock."""
@@ -546,6 +562,7 @@ def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now) -> N
         context=receipt_context(payment),
         user=payer,
         channels=["email"] if payer.email else None,
+        preferences=preferences,
     )
 
 

@@ -28,9 +28,21 @@ def preferences_for(user) -> NotificationPreference:
     with connection.cursor() as cursor:
         _STATEMENTS.execute(cursor, "notification_preference", [user.pk])
         row = cursor.fetchone()
-    if row is None:
+    return preferences_of(user, _PREFERENCE, row)
+
+
+def preference_columns(alias: str) -> Columns:
+    """The preferences' columns under `alias`, for another app's statement that LEFT JOINs
+    notifications_notificationpreference on user_id (one round trip less per message)."""
+    return Columns(NotificationPreference, alias)
+
+
+def preferences_of(user, columns: Columns, values) -> NotificationPreference:
+    """The user's preferences from the values `columns` selected (None or all NULL: none saved,
+    so the unsaved defaults), as preferences_for answers."""
+    if values is None or values[0] is None:
         return NotificationPreference(user=user)
-    preferences = _PREFERENCE.build(row)
+    preferences = columns.build(values)
     NotificationPreference.user.field.set_cached_value(preferences, user)
     return preferences
 

@@ -64,6 +64,7 @@ def record(
     purpose: str = Purpose.OPERATION,
     channels: Iterable[str] | None = None,
     language: str | None = None,
+    preferences: NotificationPreference | None = None,
 ) -> list[Notification]:
     """Records a message and schedules its delivery after the caller's transaction commits.
 
@@ -75,6 +76,8 @@ def record(
     The text is rendered now, in `language`, else the language of the customer's notification
     preferences, else their account's, else the active one (a customer who is registering), else
     settings.LANGUAGE_CODE. Returns the rows written (empty when there is no channel to use).
+    `preferences`: the user's, when the caller's statement read them (selectors.preferences_of);
+    else they are read here.
     """
     if purpose not in _PURPOSES:
         raise ValueError(f"unknown purpose {purpose!r}")
@@ -86,7 +89,8 @@ def record(
     if user is None and not phone and not email:
         raise ValueError("a notification needs a user, a phone or an email")
 
-    preferences = selectors.preferences_for(user) if user is not None else None
+    if preferences is None and user is not None:
+        preferences = selectors.preferences_for(user)
     raw_phone = phone or (user.phone if user is not None else "")
     to_email = email or (user.email if user is not None else "") or ""
     chosen = _choose_channels(

@@ -26,12 +26,15 @@ def notify(
     email: str | None = None,
     purpose: str = "operation",
     channels: list[str] | None = None,
+    preferences=None,
 ) -> None:
     """Records a message for a user (channels from their preferences) or a bare phone/email.
 
     purpose: "security" (PINs, temporary passwords: always SMS to the phone, never another channel),
     "operation" (receipts and notices: the customer's chosen channels, email by default),
     "marketing" (only with the customer's explicit consent).
+    preferences: the user's notification preferences if the caller's own statement read them
+    (saves the look-up); None: they are read.
     """
     if _recorder is None:
         raise RuntimeError("notifications app is not installed: no recorder registered")
@@ -43,4 +46,5 @@ def notify(
         email=email,
         purpose=purpose,
         channels=channels,
+        preferences=preferences,
     )

@@ -133,12 +133,14 @@ def send_pin(
     summary: str = "",
     details: dict | None = None,
     force: bool = False,
+    preferences=None,
 ) -> None:
     """Issues a new PIN for (purpose, subject) and records the SMS in the caller's transaction.
 
     A new PIN replaces the previous one (and unlocks it); within the cooldown it is refused
     unless `force` (the first PIN of a new operation). `details` (amount, payee, reference) go
-    into the SMS so that the customer sees exactly what the PIN confirms.
+    into the SMS so that the customer sees exactly what the PIN confirms. `preferences`: the
+    user's notification preferences when the caller read them already (see wallet.notify).
 
     One statement (the device created, or found, locked and given the new PIN) in the caller's
     transaction, or in one of its own; no savepoint: a refusal (PinCooldown) has written nothing
@@ -177,6 +179,7 @@ def send_pin(
                 user=user,
                 phone=user.phone,
                 purpose="security",
+                preferences=preferences,
             )
         else:
             SQL.execute(cursor, "wallet_pin_last", [user.pk, purpose, subject])

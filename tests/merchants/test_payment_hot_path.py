@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from merchants import payments, services
 from merchants.models import PaymentRequest
 from merchants.serializers import PaymentSerializer, payment_body
-from notifications.models import WebhookEvent
+from notifications.models import Notification, NotificationPreference, WebhookEvent
 from tests.factories import pin_sent_to
 from tests.merchants.test_payments import books_clean, create, make_customer, make_merchant, order, pay
 from wallet import ledger
@@ -191,14 +191,16 @@ def test_the_payment_flow_makes_few_statements():
             ).status_code
             == 200
         )
-    assert len(made) <= 9, [q["sql"][:80] for q in made.captured_queries]
+    # The token, BEGIN, the locked payment (with wallet and notification preferences), the tariff,
+    # the payment's UPDATE, the PIN, the SMS row, COMMIT.
+    assert len(made) <= 8, [q["sql"][:80] for q in made.captured_queries]
     pin = pin_sent_to(user.phone)
     with CaptureQueriesContext(connection) as made:
         assert (
             app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json").status_code
             == 200
         )
-    assert len(made) <= 10, [q["sql"][:80] for q in made.captured_queries]
+    assert len(made) <= 9, [q["sql"][:80] for q in made.captured_queries]
 
 
 def test_someone_elses_payment_is_a_404_and_an_unknown_one_too():
@@ -210,3 +212,19 @@ def test_someone_elses_payment_is_a_404_and_an_unknown_one_too():
         assert intruder.post(f"/api/v1/payments/{payment_id}/{path}/", body, format="json").status_code == 404
         assert app.post(f"/api/v1/payments/pay_nope/{path}/", body, format="json").status_code == 404
     assert PhonePin.objects.get(user=user, purpose="payment").throttling_failure_count == 0
+
+
+def test_the_payers_preferences_read_with_the_payment_choose_the_language_of_pin_and_receipt():
+    # The locked payment's statement brings the payer's saved notification preferences: the PIN
+    # SMS and the receipt are written in the language chosen there, not the account's (English).
+    _, shop = make_merchant()
+    user, _, app = make_customer(balance=900_000)
+    NotificationPreference.objects.create(user=user, language="sr-latn")
+
+    paid = pay(app, user, create(shop, order("SR-1")).json()["id"])
+
+    assert paid.status_code == 200, paid.content
+    pin_sms = Notification.objects.filter(user=user, template="phone_pin").latest("id")  # not the sign-up's
+    assert pin_sms.language == "sr-latn" and "za plaćanje" in pin_sms.body
+    receipt = Notification.objects.get(user=user, template="payment_receipt")
+    assert receipt.language == "sr-latn" and "Potvrda o plaćanju" in receipt.subject + receipt.body
