@@ -19,7 +19,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from config.prepared import as_saved
-from notifications import selectors as selectors_of_notifications
+from notifications import selectors as notification_selectors
 from notifications import webhooks
 from tariffs import services as tariffs
 from wallet import customers, idempotency, ledger, notify, pins, selectors, sql
@@ -270,7 +270,7 @@ _KEY_USED = "SELECT 1 FROM wallet_idempotencyrecord r WHERE r.scope = $19 AND r.
 _PAYMENT = sql.Columns(PaymentRequest, "p")
 _MERCHANT = sql.Columns(Merchant, "m")
 _WALLET = sql.Columns(Account, "w")
-_PREFERENCES = selectors_of_notifications.preference_columns("np")
+_PREFERENCES = notification_selectors.preference_columns("np")
 _ITEM_FIELDS = ("id", "kind", "name", "quantity", "unit_price", "tax_rate_bp")
 SQL = sql.Statements(
     {
@@ -380,7 +380,7 @@ def _locked_for(public_id: str, payer) -> tuple[PaymentRequest | None, Account |
     wallet = _WALLET.build(row[m + 1 : w]) if row[m + 1] is not None else None
     preferences = None
     if payer is not None:
-        preferences = selectors_of_notifications.preferences_of(payer, _PREFERENCES, row[w:])
+        preferences = notification_selectors.preferences_of(payer, _PREFERENCES, row[w:])
     return payment, wallet, preferences
 
 

@@ -30,30 +30,26 @@ def served(monkeypatch):
     importlib.reload(config.wsgi)
 
 
-def request(app, peer: str, forwarded: str) -> None:
-    environ = {"REMOTE_ADDR": peer, "HTTP_X_FORWARDED_FOR": forwarded, "wsgi.url_scheme": "http"}
-    environ["HTTP_X_FORWARDED_PROTO"] = "https"
+@pytest.mark.parametrize(
+    ("trusted", "peer", "forwarded", "address", "scheme"),
+    [
+        # a proxy of ours passes on the client (then itself) and the scheme the client used
+        ("10.0.0.0/8", "10.1.2.3", "203.0.113.7, 10.0.0.9", "203.0.113.7", "https"),
+        # anyone else cannot choose the address it is seen from, nor the scheme
+        ("10.0.0.0/8", "198.51.100.4", "203.0.113.7", "198.51.100.4", "http"),
+        # without the setting no header is trusted
+        ("", "10.1.2.3", "203.0.113.7", "10.1.2.3", "http"),
+    ],
+    ids=["trusted-proxy", "untrusted-peer", "no-setting"],
+)
+def test_forwarded_headers_count_only_from_a_trusted_proxy(served, trusted, peer, forwarded, address, scheme):
+    load, seen = served
+    app = load(trusted)
+    environ = {
+        "REMOTE_ADDR": peer,
+        "HTTP_X_FORWARDED_FOR": forwarded,
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "wsgi.url_scheme": "http",
+    }
     app(environ, lambda status, headers: None)
-
-
-def test_a_trusted_proxy_passes_on_the_clients_address_and_scheme(served):
-    load, seen = served
-    app = load("10.0.0.0/8")
-    request(app, "10.1.2.3", "203.0.113.7, 10.0.0.9")  # the client, then a proxy of ours
-    assert seen[-1]["REMOTE_ADDR"] == "203.0.113.7"
-    assert seen[-1]["wsgi.url_scheme"] == "https"
-
-
-def test_anyone_else_cannot_choose_the_address_it_is_seen_from(served):
-    load, seen = served
-    app = load("10.0.0.0/8")
-    request(app, "198.51.100.4", "203.0.113.7")
-    assert seen[-1]["REMOTE_ADDR"] == "198.51.100.4"
-    assert seen[-1]["wsgi.url_scheme"] == "http"
-
-
-def test_without_the_setting_no_header_is_trusted(served):
-    load, seen = served
-    app = load("")
-    request(app, "10.1.2.3", "203.0.113.7")
-    assert seen[-1]["REMOTE_ADDR"] == "10.1.2.3"
+    assert (seen[-1]["REMOTE_ADDR"], seen[-1]["wsgi.url_scheme"]) == (address, scheme)
