@@ -1,6 +1,8 @@
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
@@ -12,3 +14,12 @@ if trusted := os.environ.get("FORWARDED_ALLOW_IPS", ""):
     from granian.utils.proxies import wrap_wsgi_with_proxy_headers
 
     application = wrap_wsgi_with_proxy_headers(application, trusted_hosts=trusted)
+
+# The cyclic garbage collector: every object imported so far (Django, the apps, their views: the
+# URL patterns import them) lives as long as the process, so it is frozen out of the collector's
+# passes, and a request's few thousand short-lived containers no longer set off a collection
+# every 700 allocations. About 3% of a payment request's CPU (bench/payments.py under callgrind).
+get_resolver().url_patterns  # noqa: B018 - imports every view now, before the freeze
+gc.collect()
+gc.freeze()
+gc.set_threshold(10_000, 20, 10)

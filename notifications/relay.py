@@ -35,18 +35,41 @@ def batched() -> bool:
 
 
 def route():
-    """(Redis client, default queue) where messages leave through Redis lists, else None. One
-    pass over the settings: each look-up in Celery's configuration costs microseconds, and this
-    runs for every message."""
+    """(Redis client, default queue) where messages leave through Redis lists, else None.
+
+    This runs for every message, and a look-up in Celery's configuration costs up to 20 us (a
+    missing key is translated and looked for in Django's settings): the answer is kept per state
+    of what can change it while the process runs, the values set on the app's configuration
+    (`conf.changes`, a plain dict: tests and the benchmarks set the queue or eagerness there) and
+    Django's batch-dispatch and broker settings. Django's other CELERY_* settings are read once."""
     from config.celery import app
 
+    changes = app.conf.changes
+    state = (
+        settings.NOTIFICATIONS_BATCH_DISPATCH,
+        changes.get("task_always_eager"),
+        changes.get("task_default_queue"),
+        changes.get("broker_write_url"),
+        changes.get("broker_url"),
+        settings.CELERY_BROKER_URL,
+    )
+    try:
+        return _routes[state]
+    except KeyError:
+        pass
     conf = app.conf
-    if not settings.NOTIFICATIONS_BATCH_DISPATCH or conf.task_always_eager:
-        return None
-    url = _broker_url()
-    if not url.startswith("redis://"):
-        return None
-    return _redis(url), conf.task_default_queue
+    found = None
+    if settings.NOTIFICATIONS_BATCH_DISPATCH and not conf.task_always_eager:
+        url = _broker_url()
+        if url.startswith("redis://"):
+            found = (_redis(url), conf.task_default_queue)
+    if len(_routes) > 64:  # a test suite's states, at most: never grows without bound
+        _routes.clear()
+    _routes[state] = found
+    return found
+
+
+_routes: dict[tuple, tuple | None] = {}
 
 
 def redis_client():
