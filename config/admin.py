@@ -46,11 +46,16 @@ class BackOfficeAuthenticationForm(OTPAdminAuthenticationForm):
 
 
 def is_verified_staff(request) -> bool:
+    """An active staff member who signed in with password and authenticator code (TOTP): a
+    session that OTPMiddleware verified. A user authenticated otherwise (an API token: a password
+    alone) is not, whatever their permissions."""
     user = request.user
+    verified = getattr(user, "is_verified", None)  # set by OTPMiddleware on a session's user
     return bool(
         user.is_active
         and user.is_staff
-        and user.is_verified()
+        and callable(verified)
+        and verified()
         and isinstance(getattr(user, "otp_device", None), TOTPDevice)
     )
 

@@ -6,6 +6,7 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.admin import is_verified_staff
 from config.api import ErrorSerializer
 
 from . import ledger, services
@@ -18,16 +19,24 @@ from .serializers import (
 )
 
 
-class CanPostTransfers(permissions.BasePermission):
+class _VerifiedStaffWith(permissions.BasePermission):
+    """Finance staff holding `permission`, in a back-office session verified with their
+    authenticator (config.admin.is_verified_staff): the back office's two factors guard the
+    ledger's API too, so a staff member's API token (a password alone) reads and moves nothing."""
+
+    permission = ""
+    message = "The ledger API needs a back-office session signed in with the authenticator code."
+
     def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_staff and user.has_perm("wallet.post_internal_transfer"))
+        return is_verified_staff(request) and request.user.has_perm(self.permission)
 
 
-class CanViewAccounts(permissions.BasePermission):
-    def has_permission(self, request, view):
-        user = request.user
-        return bool(user and user.is_staff and user.has_perm("wallet.view_account"))
+class CanPostTransfers(_VerifiedStaffWith):
+    permission = "wallet.post_internal_transfer"
+
+
+class CanViewAccounts(_VerifiedStaffWith):
+    permission = "wallet.view_account"
 
 
 class LedgerAccountView(APIView):

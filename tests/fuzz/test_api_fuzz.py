@@ -1,7 +1,8 @@
 """API fuzzing with schemathesis over the platform's own OpenAPI schema (/api/schema/), every
 operation, authenticated as its API expects: a verified customer with money (DRF token) for
-/api/v1/, an active merchant's secret key for /api/merchant/v1/, a finance staff token for
-/api/ledger/, and the terminal's HMAC signature (terminals.signing) for /api/terminal/v1/.
+/api/v1/, an active merchant's secret key for /api/merchant/v1/, finance staff in a back-office
+session verified with their authenticator (cookie and CSRF token) for /api/ledger/, and the
+terminal's HMAC signature (terminals.signing) for /api/terminal/v1/.
 
 What must hold for every generated request, valid or not: no 5xx, and the answer conforms to the
 schema (a documented status code, the documented content type, a body of the documented shape).
@@ -11,6 +12,7 @@ schema (a documented status code, the documented content type, a body of the doc
 
 import io
 import os
+import secrets
 import zlib
 
 import pytest
@@ -58,6 +60,11 @@ def authenticating(app):
             headers = signing.signed_headers(code, secret, environ["REQUEST_METHOD"], path, body)
             for name, value in headers.items():
                 environ["HTTP_" + name.upper().replace("-", "_")] = value
+        elif creds and creds.get("session"):
+            session, csrf = creds["session"]
+            environ.pop("HTTP_AUTHORIZATION", None)  # a fuzzed token would be tried first
+            environ["HTTP_COOKIE"] = f"sessionid={session}; csrftoken={csrf}"
+            environ["HTTP_X_CSRFTOKEN"] = csrf
         elif creds:
             environ["HTTP_AUTHORIZATION"] = creds["authorization"]
         return app(environ, start_response)
@@ -74,11 +81,14 @@ if os.environ.get("FUZZ_COVERAGE", "") != "1":  # `make fuzz` adds the coverage 
 @pytest.fixture
 def credentials(db):
     """A verified customer with money and a payment of theirs, an active merchant with a key,
-    finance staff with a token, an active terminal: the callers of each API."""
+    finance staff signed in to the back office (password and TOTP), an active terminal: the
+    callers of each API."""
     from django.contrib.auth.models import Permission
+    from django.test import Client
     from rest_framework.authtoken.models import Token
 
     from terminals import services as terminal_services
+    from tests.backoffice.helpers import verify_otp_session
     from tests.factories import UserFactory, active_customer
     from tests.merchants.test_payments import make_merchant, order
 
@@ -94,7 +104,9 @@ def credentials(db):
     staff.user_permissions.add(
         *Permission.objects.filter(codename__in=["post_internal_transfer", "view_account"])
     )
-    staff_token, _ = Token.objects.get_or_create(user=staff)
+    back_office = Client()
+    back_office.force_login(staff)
+    verify_otp_session(back_office, staff)
     agent = terminal_services.create_agent(name="Fuzz kiosk")
     terminal, secret = terminal_services.add_terminal(agent=agent, code="T-FUZZ", location="Fuzz street 1")
     CREDENTIALS.clear()
@@ -102,7 +114,7 @@ def credentials(db):
         {
             "/api/v1/": {"authorization": f"Token {token.key}"},
             "/api/merchant/v1/": {"authorization": key},
-            "/api/ledger/": {"authorization": f"Token {staff_token.key}"},
+            "/api/ledger/": {"session": (back_office.session.session_key, secrets.token_hex(16))},
             "/api/terminal/v1/": {"terminal": (terminal.code, secret)},
         }
     )

@@ -7,8 +7,10 @@ import uuid
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.backoffice.helpers import verify_otp_session
 from tests.factories import UserFactory, WalletFactory, fund
 from wallet import ledger
 from wallet.models import Account, Entry, IdempotencyRecord
@@ -26,11 +28,17 @@ def finance_user(db):
     return user
 
 
+def staff_session(user) -> APIClient:
+    """A back-office session: signed in with password and authenticator code (TOTP)."""
+    api = APIClient()
+    api.force_login(user)
+    verify_otp_session(api, user)
+    return api
+
+
 @pytest.fixture
 def client(finance_user):
-    api = APIClient()
-    api.force_authenticate(finance_user)
-    return api
+    return staff_session(finance_user)
 
 
 @pytest.fixture
@@ -105,8 +113,7 @@ def test_keys_are_private_to_each_user(client, wallets, finance_user):
     send(client, body(a, b), key="shared")
     other = UserFactory(is_staff=True)
     other.user_permissions.set(finance_user.user_permissions.all())
-    other_client = APIClient()
-    other_client.force_authenticate(other)
+    other_client = staff_session(other)
 
     response = send(other_client, body(a, b), key="shared")
 
@@ -174,10 +181,29 @@ def test_only_finance_staff_may_move_money(db, wallets):
     customer = APIClient()
     customer.force_authenticate(UserFactory())
     assert_error(send(customer, body(a, b)), 403, "permission_denied")
-    plain_staff = APIClient()
-    plain_staff.force_authenticate(UserFactory(is_staff=True))
-    assert_error(send(plain_staff, body(a, b)), 403, "permission_denied")
+    assert_error(send(staff_session(UserFactory(is_staff=True)), body(a, b)), 403, "permission_denied")
     assert ledger.balance(a) == 1000
+
+
+@pytest.mark.real_otp  # force_login is Django's own here: password, no second factor
+def test_finance_staff_need_the_authenticator_not_just_the_password(wallets, finance_user):
+    """A token (from phone + password) or a session whose TOTP step was never passed reads and
+    moves nothing: the ledger API asks for the back office's two factors."""
+    a, b = wallets
+    token, _ = Token.objects.get_or_create(user=finance_user)
+    with_token = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    password_only = APIClient()
+    password_only.force_login(finance_user)
+
+    for caller in (with_token, password_only):
+        error = assert_error(send(caller, body(a, b), key=str(uuid.uuid4())), 403, "permission_denied")
+        assert "authenticator" in error["message"]
+        assert_error(caller.get(f"/api/ledger/accounts/{a.pk}/"), 403, "permission_denied")
+
+    assert ledger.balances([a.pk, b.pk]) == {a.pk: 1000, b.pk: 0}
+    assert Entry.objects.filter(kind="transfer").count() == 0
+    assert send(staff_session(finance_user), body(a, b)).status_code == 201
+    assert ledger.balances([a.pk, b.pk]) == {a.pk: 700, b.pk: 300}
 
 
 def test_account_endpoint_shows_the_balance_including_hot_deltas(client, wallets):
@@ -197,16 +223,16 @@ def test_twenty_concurrent_requests_with_one_key_post_one_entry(finance_user):
     barrier = threading.Barrier(20)
     statuses = []
 
-    def work():
-        api = APIClient()
-        api.force_authenticate(finance_user)
+    callers = [staff_session(finance_user) for _ in range(20)]
+
+    def work(api):
         barrier.wait()
         try:
             statuses.append(send(api, body(a, b), key="burst").status_code)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=work) for _ in range(20)]
+    threads = [threading.Thread(target=work, args=(api,)) for api in callers]
     for t in threads:
         t.start()
     for t in threads:
