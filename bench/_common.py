@@ -546,85 +546,29 @@ class Reply:
 
 
 class JsonClient:
-    """A lean HTTP/1.1 JSON client on one kept-alive socket: the clients share the machine's two
-    cores with the server they measure. `requests` spent about 1 ms of CPU on a call here, the
-    standard library's http.client about 0.3 ms (most of it parsing headers through the email
-    package); this writes the request in one send and reads just the status line, Content-Length
-    (or chunked framing) and the body."""
+    """A lean JSON client on one kept-alive HTTP/1.1 socket (terminals.simulator.Connection, the
+    terminal simulator's transport): the clients share the machine's two cores with the server they
+    measure. `requests` spent about 1 ms of CPU on a call here, the standard library's http.client
+    about 0.3 ms (most of it parsing headers through the email package)."""
 
     def __init__(self, base_url: str, headers: dict | None = None, timeout: float = 60.0):
-        parts = urlsplit(base_url)
-        self._address = (parts.hostname, parts.port or 80)
-        self._host = parts.netloc
-        self._timeout = timeout
-        self._socket: socket.socket | None = None
-        self._buffer = b""
+        from terminals.simulator import Connection
+
+        self._connection = Connection(base_url, timeout=timeout)
         self.headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
 
     def post(self, path: str, body: dict, headers: dict | None = None) -> Reply:
         data = json.dumps(body).encode()
-        lines = "".join(f"{k}: {v}\r\n" for k, v in {**self.headers, **(headers or {})}.items())
-        head = f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nContent-Length: {len(data)}\r\n{lines}\r\n"
+        sent = {**self.headers, **(headers or {})}
         try:
-            if self._socket is None:
-                self._socket = socket.create_connection(self._address, timeout=self._timeout)
-                self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self._buffer = b""
-            self._socket.sendall(head.encode() + data)
-            return self._response()
+            status, _, answer = self._connection.roundtrip("POST", path, data, sent)
         except Exception:
-            self.close()  # a broken connection is opened afresh by the next call
+            self._connection.close()  # a broken connection is opened afresh by the next call
             raise
-
-    def _response(self) -> Reply:
-        while (end := self._buffer.find(b"\r\n\r\n")) < 0:
-            self._fill()
-        head, self._buffer = self._buffer[:end].decode("latin-1"), self._buffer[end + 4 :]
-        status_line, *fields = head.split("\r\n")
-        status = int(status_line.split(" ", 2)[1])
-        values = {}
-        for line in fields:
-            name, _, value = line.partition(":")
-            values[name.strip().lower()] = value.strip()
-        if "chunked" in values.get("transfer-encoding", "").lower():
-            body = self._chunked()
-        else:
-            body = self._exactly(int(values.get("content-length", "0")))
-        if values.get("connection", "").lower() == "close":
-            self.close()
-        return Reply(status, body.decode())
-
-    def _chunked(self) -> bytes:
-        parts = []
-        while True:
-            while (end := self._buffer.find(b"\r\n")) < 0:
-                self._fill()
-            size = int(self._buffer[:end].split(b";", 1)[0], 16)
-            self._buffer = self._buffer[end + 2 :]
-            if size == 0:
-                while (end := self._buffer.find(b"\r\n")) < 0:  # no trailers are sent here
-                    self._fill()
-                self._buffer = self._buffer[end + 2 :]
-                return b"".join(parts)
-            parts.append(self._exactly(size))
-            self._exactly(2)
-
-    def _exactly(self, n: int) -> bytes:
-        while len(self._buffer) < n:
-            self._fill()
-        chunk, self._buffer = self._buffer[:n], self._buffer[n:]
-        return chunk
-
-    def _fill(self) -> None:
-        chunk = self._socket.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        self._buffer += chunk
+        return Reply(status, answer.decode())
 
     def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-        self._socket, self._buffer = None, b""
+        self._connection.close()
 
 
 def free_port() -> int:

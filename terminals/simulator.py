@@ -47,20 +47,26 @@ class Reply:
         return self.headers.get("idempotent-replayed") == "true"
 
 
-class TerminalClient:
-    def __init__(self, base_url: str, terminal_id: str, secret: str, *, timeout: float = 30.0):
+class Connection:
+    """HTTP/1.1 on one kept-alive socket, lean: a client that shares a machine with the server it
+    measures (bench/) should cost it little. Reads the status line, Content-Length or chunked
+    framing, and the body; opens the socket again after a close."""
+
+    def __init__(self, base_url: str, *, timeout: float = 30.0):
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {base_url}")
         self.scheme, self.hostname = parts.scheme, parts.hostname
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.host_header = parts.netloc
-        self.prefix = parts.path.rstrip("/")
-        self.terminal_id, self.secret, self.timeout = terminal_id, secret, timeout
+        self.timeout = timeout
         self._sock: socket.socket | None = None
         self._buffer = b""
 
-    # --- transport: HTTP/1.1 with keep-alive on one socket (lean: a terminal sends small JSON) ---
+    @property
+    def fresh(self) -> bool:
+        """No socket is open: the next request opens one."""
+        return self._sock is None
 
     def _socket(self) -> socket.socket:
         if self._sock is None:
@@ -96,7 +102,8 @@ class TerminalClient:
             raise ConnectionResetError("the server closed the connection")
         self._buffer += chunk
 
-    def _roundtrip(self, method: str, target: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+    def roundtrip(self, method: str, target: str, body: bytes, headers: dict) -> tuple[int, dict, bytes]:
+        """One request; (status, lower-cased response headers, body)."""
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host_header}", f"Content-Length: {len(body)}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         sock = self._socket()
@@ -121,18 +128,28 @@ class TerminalClient:
             self.close()
         return status, fields, data
 
+
+class TerminalClient:
+    def __init__(self, base_url: str, terminal_id: str, secret: str, *, timeout: float = 30.0):
+        self.http = Connection(base_url, timeout=timeout)
+        self.prefix = urlsplit(base_url).path.rstrip("/")
+        self.terminal_id, self.secret = terminal_id, secret
+
+    def close(self) -> None:
+        self.http.close()
+
     def send(self, method: str, path: str, body: bytes = b"", headers: dict | None = None) -> Reply:
         """One request with exactly these headers (tests use it to send bad signatures)."""
         headers = {"Content-Type": "application/json", **(headers or {})}
-        fresh = self._sock is None
+        fresh = self.http.fresh
         try:
-            status, fields, data = self._roundtrip(method, self.prefix + path, body, headers)
+            status, fields, data = self.http.roundtrip(method, self.prefix + path, body, headers)
         except (ConnectionResetError, BrokenPipeError):
             self.close()
             if fresh:
                 raise
             # A kept-alive connection the server had closed meanwhile: nothing was received.
-            status, fields, data = self._roundtrip(method, self.prefix + path, body, headers)
+            status, fields, data = self.http.roundtrip(method, self.prefix + path, body, headers)
         except BaseException:
             self.close()
             raise
