@@ -36,8 +36,12 @@ class Statements:
         # ledger builds one per shape of entry when first needed)
         self._prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def execute(self, cursor, name: str, args: list) -> None:
-        """Runs statement `name` with `args` ($1, $2, ... in order) on `cursor`."""
+    def execute(self, cursor, name: str, args: list, *, defer: bool = False) -> None:
+        """Runs statement `name` with `args` ($1, $2, ... in order) on `cursor`.
+
+        `defer`: inside a transaction on PostgreSQL, the statement is sent with the next one
+        (or with COMMIT) instead of in a round trip of its own (config/postgresql/pipelined.py):
+        only for a write whose answer nobody reads and which cannot fail but with the database."""
         db = getattr(cursor, "db", connection)  # Django's cursor knows its connection: no proxy look-up
         if db.vendor == "postgresql":
             raw = db.connection
@@ -48,7 +52,22 @@ class Statements:
                     if statement not in done:
                         cursor.execute(f"PREPARE {statement} {types} AS {sql}")
                         done.add(statement)
-            cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(args))})", args)
+            statement = f"EXECUTE {name} ({', '.join(['%s'] * len(args))})"
+            if defer and _deferred(raw, cursor, statement, args):
+                return
+            cursor.execute(statement, args)
             return
         sql = _ROW_LOCK.sub("", self.statements[name][1])
         cursor.execute(_NUMBERED.sub("%s", sql), [args[int(n) - 1] for n in _NUMBERED.findall(sql)])
+
+
+def _deferred(raw, cursor, statement: str, args: list) -> bool:
+    """`statement` handed to the connection to send with the next one; False outside a
+    transaction (or on a plain psycopg2 connection): then it runs now."""
+    defer = getattr(raw, "defer", None)
+    if defer is None:
+        return False
+    sql = getattr(cursor, "cursor", cursor).mogrify(statement, args)
+    # Django's queries log shows it in front of the statement that carries it (psycopg2's
+    # cursor.query is what was sent).
+    return defer(sql)

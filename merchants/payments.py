@@ -238,7 +238,7 @@ def _locked(public_id: str) -> PaymentRequest:
     # its account) row, and every payment to one merchant would wait for the one before. The
     # merchant's account is not joined: only its id (merchant.account_id) is used here.
     if sql.prepared():
-        payment, _, _ = _locked_for(public_id, None)
+        payment, _, _, _ = _locked_for(public_id, None)
         if payment is None:
             raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
         return payment
@@ -272,23 +272,34 @@ _MERCHANT = sql.Columns(Merchant, "m")
 _WALLET = sql.Columns(Account, "w")
 _PREFERENCES = notification_selectors.preference_columns("np")
 _ITEM_FIELDS = ("id", "kind", "name", "quantity", "unit_price", "tax_rate_bp")
+_LOCKED = (
+    f"SELECT {_PAYMENT.sql}, {_MERCHANT.sql},"
+    " (SELECT json_agg(json_build_array(" + ", ".join(f'i."{f}"' for f in _ITEM_FIELDS) + ")"
+    ' ORDER BY i."id") FROM merchants_lineitem i WHERE i."payment_id" = p."id"),'
+    f" {_WALLET.sql}, {_PREFERENCES.sql}"
+    ' FROM merchants_paymentrequest p JOIN merchants_merchant m ON m."id" = p."merchant_id"'
+    ' LEFT JOIN LATERAL (SELECT * FROM wallet_account a WHERE a."owner_id" = $2'
+    ' AND a."kind" = \'customer\' AND a."currency" = p."currency" ORDER BY a."id" LIMIT 1)'
+    ' w ON true LEFT JOIN notifications_notificationpreference np ON np."user_id" = $2'
+    ' WHERE p."public_id" = $1 FOR UPDATE OF p'
+)
+# The tariff of the payment's merchant (service_code(), in SQL) in force at $3.
+_TARIFF = tariffs.rule_in_force_sql(
+    """COALESCE(NULLIF(m."tariff_service", ''), 'merchant:' || m."id")""", 'p."currency"', "$3"
+)
 SQL = sql.Statements(
     {
         # The customer's requests: the payment locked (FOR UPDATE OF p, see _locked), its merchant,
         # its line items (for the answer and the receipt), the wallet of customer $2 in the
         # payment's currency (none when $2 is null) and $2's notification preferences (for the
         # PIN SMS and the receipt), in one round trip.
-        "merchants_payment_locked": (
-            "(text, bigint)",
-            f"SELECT {_PAYMENT.sql}, {_MERCHANT.sql},"
-            " (SELECT json_agg(json_build_array(" + ", ".join(f'i."{f}"' for f in _ITEM_FIELDS) + ")"
-            ' ORDER BY i."id") FROM merchants_lineitem i WHERE i."payment_id" = p."id"),'
-            f" {_WALLET.sql}, {_PREFERENCES.sql}"
-            ' FROM merchants_paymentrequest p JOIN merchants_merchant m ON m."id" = p."merchant_id"'
-            ' LEFT JOIN LATERAL (SELECT * FROM wallet_account a WHERE a."owner_id" = $2'
-            ' AND a."kind" = \'customer\' AND a."currency" = p."currency" ORDER BY a."id" LIMIT 1)'
-            ' w ON true LEFT JOIN notifications_notificationpreference np ON np."user_id" = $2'
-            ' WHERE p."public_id" = $1 FOR UPDATE OF p',
+        "merchants_payment_locked": ("(text, bigint)", _LOCKED),
+        # The same with the tariff in force at $3 for the payment's merchant (initiate: the fee).
+        "merchants_payment_locked_quoted": (
+            "(text, bigint, timestamptz)",
+            _LOCKED.replace(
+                " FROM merchants_paymentrequest p", f", {_TARIFF} FROM merchants_paymentrequest p", 1
+            ),
         ),
         # A new payment and its line items in one statement (so in one implicit transaction);
         # no row when the merchant already has this order id.
@@ -344,25 +355,36 @@ SQL.statements.update(
 
 
 def _save(payment: PaymentRequest, transition: str) -> None:
-    """payment.save(update_fields=<the transition's fields>), as one prepared statement."""
+    """payment.save(update_fields=<the transition's fields>), as one prepared statement, sent
+    with the transaction's next statement: the row is ours (locked), the UPDATE cannot fail but
+    with the database."""
     fields = _TRANSITION_FIELDS[transition]
     if not sql.prepared():
         payment.save(update_fields=[f.name for f in fields])
         return
     values = [f.get_db_prep_save(getattr(payment, f.attname), connection) for f in fields]
     with connection.cursor() as cursor:
-        SQL.execute(cursor, transition, [payment.pk, *values])
+        SQL.execute(cursor, transition, [payment.pk, *values], defer=True)
 
 
-def _locked_for(public_id: str, payer) -> tuple[PaymentRequest | None, Account | None, object]:
+def _locked_for(public_id: str, payer, quoted_at=None):
     """The payment locked, with its merchant and line items, the wallet of `payer` in its
-    currency (None if there is none) and the payer's notification preferences (None without a
-    payer): one prepared statement. (None, None, None) if no such payment."""
+    currency (None if there is none), the payer's notification preferences (None without a
+    payer) and, with `quoted_at`, the merchant's tariff in force then (for quote(); else
+    tariffs.NOT_READ): one prepared statement. (None, None, None, None) if no such payment."""
+    args = [public_id, payer.pk if payer is not None else None]
     with connection.cursor() as cursor:
-        SQL.execute(cursor, "merchants_payment_locked", [public_id, payer.pk if payer is not None else None])
+        if quoted_at is None:
+            SQL.execute(cursor, "merchants_payment_locked", args)
+        else:
+            SQL.execute(
+                cursor,
+                "merchants_payment_locked_quoted",
+                [*args, connection.ops.adapt_datetimefield_value(quoted_at)],
+            )
         row = cursor.fetchone()
     if row is None:
-        return None, None, None
+        return None, None, None, None
     n, m = len(_PAYMENT), len(_PAYMENT) + len(_MERCHANT)
     payment = _PAYMENT.build(row[:n])
     PaymentRequest.merchant.field.set_cached_value(payment, _MERCHANT.build(row[n:m]))
@@ -380,8 +402,10 @@ def _locked_for(public_id: str, payer) -> tuple[PaymentRequest | None, Account |
     wallet = _WALLET.build(row[m + 1 : w]) if row[m + 1] is not None else None
     preferences = None
     if payer is not None:
-        preferences = notification_selectors.preferences_of(payer, _PREFERENCES, row[w:])
-    return payment, wallet, preferences
+        preferences = notification_selectors.preferences_of(
+            payer, _PREFERENCES, row[w : w + len(_PREFERENCES)]
+        )
+    return payment, wallet, preferences, row[-1] if quoted_at is not None else tariffs.NOT_READ
 
 
 def _set_items(payment: PaymentRequest, items: list[LineItem]) -> None:
@@ -408,12 +432,14 @@ def _check_open(payment: PaymentRequest, now) -> None:
         raise PaymentExpired()
 
 
-def quote(payment: PaymentRequest) -> tariffs.Quote:
+def quote(payment: PaymentRequest, in_force=tariffs.NOT_READ) -> tariffs.Quote:
+    """The fees of paying `payment` now (`in_force`: the tariff, when a statement read it)."""
     return tariffs.quote(
         service=service_code(payment.merchant),
         amount=payment.amount,
         currency=payment.currency,
         params=payment.tariff_params or None,
+        in_force=in_force,
     )
 
 
@@ -432,7 +458,9 @@ def initiate_payment(
     with `hide_others` someone else's payment raises PaymentRequest.DoesNotExist (a 404)."""
     public_id = public_id or payment.public_id
     with transaction.atomic():
-        payment, wallet, preferences = _locked_for_payer(public_id, payer, hide_others)
+        payment, wallet, preferences, tariff = _locked_for_payer(
+            public_id, payer, hide_others, quoted_at=timezone.now()
+        )
         if not terms_accepted:
             raise TermsNotAccepted(fields={"terms": [TermsNotAccepted.message]})
         wallet = _payer_wallet(payer, payment.currency, wallet)
@@ -441,7 +469,7 @@ def initiate_payment(
             raise refusal
         if payment.customer_phone and payment.customer_phone != str(payer.phone):
             raise WrongPayer()
-        fee = quote(payment)
+        fee = quote(payment, tariff)
         if selectors.balance_of(wallet) < payment.amount + fee.payer_fee:  # the row just read, unless hot
             raise InsufficientFunds("Your balance is too low for this payment and its fee.")
         now = timezone.now()
@@ -474,18 +502,19 @@ def initiate_payment(
     return payment
 
 
-def _locked_for_payer(public_id: str, payer, hide_others: bool):
-    """The payment locked, with the payer's wallet and notification preferences when they can
-    come in the same statement (else None: they are read when needed)."""
+def _locked_for_payer(public_id: str, payer, hide_others: bool, quoted_at=None):
+    """The payment locked, with the payer's wallet, notification preferences and (`quoted_at`)
+    the tariff when they can come in the same statement (else None, tariffs.NOT_READ: they are
+    read when needed)."""
     if sql.prepared():
-        payment, wallet, preferences = _locked_for(public_id, payer)
+        payment, wallet, preferences, tariff = _locked_for(public_id, payer, quoted_at)
         if payment is None:
             raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
     else:
-        payment, wallet, preferences = _locked(public_id), None, None
+        payment, wallet, preferences, tariff = _locked(public_id), None, None, tariffs.NOT_READ
     if hide_others and payment.payer_id not in (None, payer.pk):
         raise PaymentRequest.DoesNotExist("someone else's payment does not exist for you")
-    return payment, wallet, preferences
+    return payment, wallet, preferences, tariff
 
 
 def confirm_payment(
@@ -503,7 +532,7 @@ def confirm_payment(
     public_id = public_id or payment.public_id
     try:
         with transaction.atomic(durable=True):
-            payment, wallet, preferences = _locked_for_payer(public_id, payer, hide_others)
+            payment, wallet, preferences, _ = _locked_for_payer(public_id, payer, hide_others)
             if payment.payer_id != payer.pk:
                 raise WrongPayer()
             error = pins.use_pin(user=payer, purpose=PIN_PURPOSE, subject=_pin_subject(payment), pin=pin)

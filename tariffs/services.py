@@ -76,34 +76,35 @@ def version_in_force(*, service: str, currency: str, at: datetime | None = None)
 
 # The version in force and its tiers in one round trip (PostgreSQL): every payment and transfer
 # quotes its fee, and the ORM's two queries (version, then tiers) cost more than the fee itself.
+NOT_READ = object()
+
+
+def rule_in_force_sql(service: str, currency: str, at: str) -> str:
+    """The tariff in force as one SQL value, for a caller's statement that wants the fee rule
+    with its own rows (merchants' locked payment): a JSON array (version id, terms, tiers), or
+    NULL; `service`, `currency` and `at` are SQL expressions. rule_from_sql() reads it."""
+    return (
+        "(SELECT json_build_array(v.id, v.fixed_fee, v.percent_bp, v.min_fee, v.max_fee, v.bearer,"
+        " v.tier_parameter, (SELECT json_agg(json_build_array(t.lower, t.upper, t.fixed_fee, t.percent_bp)"
+        " ORDER BY t.lower) FROM tariffs_tarifftier t WHERE t.version_id = v.id))"
+        " FROM tariffs_tariffversion v JOIN tariffs_tariffplan p ON p.id = v.plan_id"
+        f" WHERE p.service = {service} AND p.currency = {currency} AND v.valid_from <= {at}"
+        " ORDER BY v.valid_from DESC LIMIT 1)"
+    )
+
+
 _STATEMENTS = Statements(
-    {
-        "tariff_rule_in_force": (
-            "(text, text, timestamptz)",
-            "SELECT v.id, v.fixed_fee, v.percent_bp, v.min_fee, v.max_fee, v.bearer, v.tier_parameter,"
-            " (SELECT json_agg(json_build_array(t.lower, t.upper, t.fixed_fee, t.percent_bp)"
-            " ORDER BY t.lower) FROM tariffs_tarifftier t WHERE t.version_id = v.id)"
-            " FROM tariffs_tariffversion v JOIN tariffs_tariffplan p ON p.id = v.plan_id"
-            " WHERE p.service = $1 AND p.currency = $2 AND v.valid_from <= $3"
-            " ORDER BY v.valid_from DESC LIMIT 1",
-        ),
-    }
+    {"tariff_rule_in_force": ("(text, text, timestamptz)", "SELECT " + rule_in_force_sql("$1", "$2", "$3"))}
 )
 
 
-def rule_in_force(*, service: str, currency: str, at: datetime | None = None) -> tuple[int, fees.Rule] | None:
-    """(version id, fee rule) of the version in force at `at` (default now), or None."""
-    if connection.vendor != "postgresql":  # json_agg: the SQLite demo reads it through the ORM
-        version = version_in_force(service=service, currency=currency, at=at)
-        return None if version is None else (version.pk, version.rule())
-    with connection.cursor() as cursor:
-        _STATEMENTS.execute(cursor, "tariff_rule_in_force", [service, currency, at or timezone.now()])
-        row = cursor.fetchone()
-    if row is None:
+def rule_from_sql(value) -> tuple[int, fees.Rule] | None:
+    """(version id, fee rule) from the value of rule_in_force_sql(), or None."""
+    if isinstance(value, str):  # a driver that does not decode json
+        value = json.loads(value)
+    if value is None:
         return None
-    pk, fixed_fee, percent_bp, min_fee, max_fee, bearer, tier_parameter, tiers = row
-    if isinstance(tiers, str):  # a driver that does not decode json
-        tiers = json.loads(tiers)
+    pk, fixed_fee, percent_bp, min_fee, max_fee, bearer, tier_parameter, tiers = value
     rule = fees.Rule(
         fixed_fee=fixed_fee,
         percent_bp=percent_bp,
@@ -116,6 +117,16 @@ def rule_in_force(*, service: str, currency: str, at: datetime | None = None) ->
     return pk, rule
 
 
+def rule_in_force(*, service: str, currency: str, at: datetime | None = None) -> tuple[int, fees.Rule] | None:
+    """(version id, fee rule) of the version in force at `at` (default now), or None."""
+    if connection.vendor != "postgresql":  # json_agg: the SQLite demo reads it through the ORM
+        version = version_in_force(service=service, currency=currency, at=at)
+        return None if version is None else (version.pk, version.rule())
+    with connection.cursor() as cursor:
+        _STATEMENTS.execute(cursor, "tariff_rule_in_force", [service, currency, at or timezone.now()])
+        return rule_from_sql(cursor.fetchone()[0])
+
+
 def quote(
     *,
     service: str,
@@ -123,10 +134,16 @@ def quote(
     currency: str,
     params: dict | None = None,
     at: datetime | None = None,
+    in_force=NOT_READ,
 ) -> Quote:
-    """The fee of paying `amount` for `service` under the tariff in force at `at` (default now)."""
+    """The fee of paying `amount` for `service` under the tariff in force at `at` (default now).
+    `in_force`: that tariff when the caller's statement read it (rule_in_force_sql's value, NULL
+    if there is none)."""
     _check(service, amount, currency, params)
-    found = rule_in_force(service=service, currency=currency, at=at)
+    if in_force is NOT_READ:
+        found = rule_in_force(service=service, currency=currency, at=at)
+    else:
+        found = rule_from_sql(in_force)
     if found is None:
         return Quote(0, 0, None, amount, amount=amount, currency=currency, service=service)
     version_id, rule = found

@@ -17,8 +17,8 @@ commit(): the transaction is then rolled back as for any error. So defer only wr
 cannot fail but with the database (an UPDATE of a row the transaction holds locked, say), never
 one whose error the caller would handle.
 
-Django's backend (config/postgresql/base.py) connects with this class; its queries log shows a
-deferred statement when it is deferred.
+Django's backend (config/postgresql/base.py) connects with this class. Django's queries log
+shows what was sent (psycopg2's cursor.query): a statement with what travelled with it.
 """
 
 from psycopg2 import ProgrammingError, extensions
