@@ -74,11 +74,12 @@ def version_in_force(*, service: str, currency: str, at: datetime | None = None)
     )
 
 
-# The version in force and its tiers in one round trip (PostgreSQL): every payment and transfer
-# quotes its fee, and the ORM's two queries (version, then tiers) cost more than the fee itself.
+# quote(in_force=...) when the caller's statement did not read the tariff (None: it read none).
 NOT_READ = object()
 
 
+# The version in force and its tiers in one round trip (PostgreSQL): every payment and transfer
+# quotes its fee, and the ORM's two queries (version, then tiers) cost more than the fee itself.
 def rule_in_force_sql(service: str, currency: str, at: str) -> str:
     """The tariff in force as one SQL value, for a caller's statement that wants the fee rule
     with its own rows (merchants' locked payment): a JSON array (version id, terms, tiers), or

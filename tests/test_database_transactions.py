@@ -118,3 +118,15 @@ def test_a_server_side_cursor_reads_inside_the_transaction(probe):
         assert seen == made
         transaction.set_rollback(True)
     assert not User.objects.filter(pk__in=made).exists()
+
+
+def test_a_copy_runs_inside_the_transaction(probe):
+    """COPY cannot carry BEGIN in its query: the transaction is opened before it, so a failure
+    after it takes the copied rows back too."""
+    import io
+
+    with pytest.raises(RuntimeError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.cursor.copy_expert("COPY pipelined_probe (x) FROM STDIN", io.StringIO("1\n2\n"))
+        assert rows() == [1, 2]
+        raise RuntimeError("the caller fails after the copy")
+    assert rows() == []

@@ -141,3 +141,13 @@ class Cursor(extensions.cursor):
         if self.connection._transactions:
             self.connection.flush()
         return super().copy_expert(sql, file, size)
+
+    def copy_from(self, *args, **kwargs):
+        if self.connection._transactions:
+            self.connection.flush()
+        return super().copy_from(*args, **kwargs)
+
+    def copy_to(self, *args, **kwargs):
+        if self.connection._transactions:
+            self.connection.flush()
+        return super().copy_to(*args, **kwargs)

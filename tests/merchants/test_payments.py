@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 from merchants import payments, services
 from merchants.models import Merchant, PaymentRequest
 from notifications.models import WebhookEvent
-from tests.factories import fund, pin_sent_to
+from tests.factories import fund, pin_sent_to, publish_tariff
 from wallet import customers, ledger
+from wallet import services as wallet_services
 from wallet.integrity import run_checks
 from wallet.models import Account, IdempotencyRecord, PhonePin
 
@@ -114,6 +115,27 @@ def test_a_customer_pays_with_the_sms_pin_and_the_merchant_is_credited_and_told(
     assert ledger.balance(merchant.account) == 250_000
     events = list(WebhookEvent.objects.filter(owner=merchant.owner_key).values_list("type", flat=True))
     assert events == ["payment.succeeded"]
+    assert books_clean()
+
+
+def test_the_merchants_commission_in_force_at_initiate_is_kept_from_its_credit():
+    """The tariff is read with the locked payment (its service code worked out in SQL): the
+    merchant's own plan, the version in force now, not one that starts later."""
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    service = payments.service_code(merchant)
+    publish_tariff(service, percent_bp=150, bearer="payee")
+    publish_tariff(service, percent_bp=900, bearer="payee", valid_from=timezone.now() + timedelta(days=1))
+    fee_revenue = wallet_services.system_account_id("fee_revenue", "RSD")
+    revenue_before = ledger.balance(fee_revenue)
+
+    paid = pay(app, user, create(shop).json()["id"])
+
+    assert paid.status_code == 200, paid.content
+    assert paid.json()["merchant_fee"] == 3_750 and paid.json()["payer_fee"] == 0
+    assert ledger.balance(wallet) == 50_000
+    assert ledger.balance(merchant.account) == 250_000 - 3_750
+    assert ledger.balance(fee_revenue) == revenue_before + 3_750
     assert books_clean()
 
 
