@@ -373,6 +373,7 @@ class FlowRun:
     db_cpu: float | None = None  # their PostgreSQL backends
     machine_busy: float | None = None
     lock_waiters: float = math.nan  # mean number of server backends waiting for a lock
+    statements: dict | None = None  # PgStatements.per_flow: execution time per flow, by statement
 
     @property
     def flows_per_s(self) -> float:
@@ -414,8 +415,18 @@ def _lock_waiters(app_name: str) -> int:
 
 
 def run_flows(
-    setup: Setup, server: _common.Server, *, clients: int, seconds: float, warmup: float
+    setup: Setup,
+    server: _common.Server,
+    *,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    backends: BackendCpu | None = None,
+    statements: PgStatements | None = None,
 ) -> FlowRun:
+    """The clients' flows: `warmup` uncounted seconds, then `seconds` measured. The server's CPU,
+    its backends' (`backends`) and their statements' execution (`statements`) are taken across
+    the measured seconds alone."""
     from django.db import connections
 
     connections.close_all()
@@ -437,6 +448,10 @@ def run_flows(
         workers = server.worker_pids()
         busy0 = _common._machine_busy()
         cpu0 = _common.cpu_seconds(workers)
+        if backends is not None:
+            backends.snapshot()
+        if statements is not None:
+            statements.snapshot()
     except Exception:  # noqa: BLE001 - a client failed before the start: its report says why
         pass
     reports = []
@@ -451,6 +466,9 @@ def run_flows(
         except Exception:  # noqa: BLE001 - a client died without a word
             break
     cpu1, busy1 = _common.cpu_seconds(workers), _common._machine_busy()
+    db_cpu = backends.since() if backends is not None and cpu0 is not None else None
+    if statements is not None and cpu0 is not None:
+        statements.measure()
     for p in procs:
         p.join(timeout=10)
         if p.is_alive():
@@ -482,15 +500,17 @@ def run_flows(
         first_error=first_error,
         client_cpu=client_cpu,
         server_cpu=(cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
+        db_cpu=db_cpu,
         machine_busy=(busy1 - busy0) if busy0 is not None and busy1 is not None else None,
         lock_waiters=statistics.mean(waits) if waits else math.nan,
     )
 
 
 class BackendCpu:
-    """CPU of the server workers' PostgreSQL backends across one flow measurement. They persist
-    from round to round (CONN_MAX_AGE), so a snapshot before and one after the run are enough (the
-    clients' PIN-lookup connections are closed by then; a backend opened meanwhile counts whole)."""
+    """CPU of the server workers' PostgreSQL backends across the measured seconds of one flow run
+    (the warm-up's left out, as for the server's CPU). They persist from round to round
+    (CONN_MAX_AGE), so a snapshot at the start and one at the end are enough (a backend opened
+    meanwhile counts whole)."""
 
     def __init__(self, app_name: str):
         self.app_name = app_name
@@ -507,6 +527,61 @@ class BackendCpu:
             if cpu is not None:
                 total += cpu - self.before.get(pid, 0.0)
         return total
+
+
+class PgStatements:
+    """What the server's prepared statements cost PostgreSQL to execute (pg_stat_statements:
+    total_exec_time, planning included), against what its backends spent in all (BackendCpu):
+    the difference is each round trip's and transaction's own cost (protocol, wake-ups, COMMIT).
+    Only where the server preloads pg_stat_statements (shared_preload_libraries); otherwise the
+    table says how to turn it on. The raw-SQL baseline prepares nothing, so the statements named
+    by PREPARE are the flows' alone."""
+
+    QUERY = (
+        "SELECT queryid, calls, total_exec_time + total_plan_time,"
+        " substring(query from '^PREPARE ([a-z0-9_]+)') FROM pg_stat_statements"
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND query LIKE 'PREPARE %' AND query NOT LIKE 'PREPARE pin_sms %'"  # the clients' PIN look-up
+    )
+
+    def __init__(self):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('shared_preload_libraries')")
+            self.available = "pg_stat_statements" in cursor.fetchone()[0]
+            if self.available:
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        self.before: dict[int, tuple[int, float, str]] = {}
+        self.delta: dict[str, tuple[int, float]] = {}
+
+    def _read(self) -> dict[int, tuple[int, float, str]]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(self.QUERY)
+            return {qid: (calls, ms, name) for qid, calls, ms, name in cursor.fetchall()}
+
+    def snapshot(self) -> None:
+        if self.available:
+            self.before = self._read()
+
+    def measure(self) -> None:
+        if not self.available:
+            return
+        delta: dict[str, tuple[int, float]] = {}
+        for qid, (calls, ms, name) in self._read().items():
+            calls0, ms0, _ = self.before.get(qid, (0, 0.0, name))
+            if calls > calls0:
+                n, total = delta.get(name, (0, 0.0))
+                delta[name] = (n + calls - calls0, total + ms - ms0)
+        self.delta = delta
+
+    def per_flow(self, flows: int) -> dict[str, tuple[float, float]]:
+        """statement -> (calls per flow, execution us per flow)."""
+        if not flows:
+            return {}
+        return {name: (calls / flows, ms * 1000 / flows) for name, (calls, ms) in self.delta.items()}
 
 
 # --- in-process profile ------------------------------------------------------------------------
@@ -532,6 +607,86 @@ PROFILE_PARTS = [  # (label, file, function): the parts of a flow reported by --
     ("  ORM queries: compile + run + fetch (execute_sql)", "django/db/models/sql/compiler.py", "execute_sql"),
     ("  psycopg2 execute + commit (client side)", "django/db/backends/utils.py", "_execute"),
 ]
+
+
+# The parts of a flow timed by thread CPU (--profile's first table): (label, module, attribute).
+# cProfile's per-call overhead inflates call-heavy code several times over (phonenumbers' parse
+# shows as 20 us in timeit and a hundred in cProfile), so the parts are timed here by wrapping
+# each function once with time.thread_time(), which a call costs about a microsecond.
+STEP_PARTS = [
+    ("Django's handler (middleware, URL, view)", "django.core.handlers.base", "BaseHandler.get_response"),
+    ("  DRF dispatch (the view)", "rest_framework.views", "APIView.dispatch"),
+    ("  DRF authentication (API key / token)", "rest_framework.request", "Request._authenticate"),
+    ("  request bodies validated (config.api.validated)", "config.api", "validated"),
+    ("  answers built (payment_body)", "merchants.serializers", "payment_body"),
+    ("  create: payments.create_payment", "merchants.payments", "create_payment"),
+    ("  payment row looked up and locked (_locked_for)", "merchants.payments", "_locked_for"),
+    ("  initiate: pins.send_pin (PIN + SMS row)", "wallet.pins", "send_pin"),
+    ("  confirm: pins.use_pin", "wallet.pins", "use_pin"),
+    ("  confirm: ledger.post", "wallet.ledger", "post"),
+    ("  confirm: webhook event + delivery rows", "notifications.webhooks", "enqueue"),
+    ("  confirm: receipt_context", "merchants.payments", "receipt_context"),
+    ("  notifications recorded (render + row)", "notifications.services", "record"),
+    ("    templates rendered", "notifications.rendering", "render"),
+    ("  deferred transitions (_save)", "merchants.payments", "_save"),
+    ("  prepared statements (client side, round trips)", "config.prepared", "Statements.execute"),
+    ("  COMMIT", "django.db.backends.base.base", "BaseDatabaseWrapper.commit"),
+    ("  after commit: RPUSH onto the relay list", "notifications.relay", "hand_over"),
+    ("  after commit: notices' ready list", "notifications.services", "mark_ready"),
+]
+
+
+class StepTimer:
+    """Thread CPU per part of STEP_PARTS, inclusive (parts nest): every reference to each
+    function, the module's own and those imported by name into the project's modules, is
+    replaced by a timing wrapper until restore()."""
+
+    PROJECT = ("config", "wallet", "tariffs", "notifications", "vouchers", "terminals", "merchants")
+
+    def __init__(self, parts):
+        import importlib
+
+        self.totals = {label: 0.0 for label, _, _ in parts}
+        self.calls = dict.fromkeys(self.totals, 0)
+        self._undo = []
+        modules = [
+            m for name, m in list(sys.modules.items()) if m is not None and name.split(".")[0] in self.PROJECT
+        ]
+        for label, module, attribute in parts:
+            owner = importlib.import_module(module)
+            *path, name = attribute.split(".")
+            for part in path:
+                owner = getattr(owner, part)
+            original = getattr(owner, name)
+            wrapper = self._timed(label, original)
+            self._replace(owner, name, original, wrapper)
+            if not path:  # a module-level function: the copies imported by name as well
+                for m in modules:
+                    for key, value in list(vars(m).items()):
+                        if value is original:
+                            self._replace(m, key, original, wrapper)
+
+    def _timed(self, label, function):
+        clock, totals, calls = time.thread_time, self.totals, self.calls
+
+        def timed(*args, **kwargs):
+            started = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[label] += clock() - started
+                calls[label] += 1
+
+        return timed
+
+    def _replace(self, owner, name, original, wrapper):
+        setattr(owner, name, wrapper)
+        self._undo.append((owner, name, original))
+
+    def restore(self):
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo = []
 
 
 def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
@@ -629,6 +784,24 @@ def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
         for sql in captured[-1][name]:
             print(f"    {sql[:160]}")
     timed = [one(False) for _ in range(flows)]  # timed without the profiler's overhead
+    steps = StepTimer(STEP_PARTS)
+    cpu0 = time.thread_time()
+    try:
+        for _ in range(flows):
+            one(False)
+    finally:
+        steps.restore()
+    whole = (time.thread_time() - cpu0) / flows * 1e6
+    print()
+    _common.print_table(
+        ["part of a flow (inclusive; parts overlap)", "CPU us per flow", "calls per flow"],
+        [["all three requests, with the test Client and the PIN look-up", round(whole), ""]]
+        + [
+            [label, round(total / flows * 1e6), round(steps.calls[label] / flows, 1)]
+            for label, total in steps.totals.items()
+        ],
+        title=f"Where the Python CPU goes: thread CPU of {flows} flows, in-process, no profiler",
+    )
     profiler = cProfile.Profile(time.process_time)  # CPU, not wall time: steadier on a busy machine
     for _ in range(flows):
         one(False, profiler)
@@ -658,7 +831,7 @@ def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
     _common.print_table(
         ["part of a flow (inclusive; parts overlap)", "CPU ms per flow"],
         parts,
-        title=f"Where the Python CPU goes: cProfile (CPU timer) of {flows} flows, in-process",
+        title=f"The same by cProfile (CPU timer) of {flows} flows: its overhead inflates call-heavy code",
     )
     for order in ("tottime", "cumulative"):
         text = io.StringIO()
@@ -674,6 +847,30 @@ def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
         "in_process_ms": {k: round(v, 3) for k, v in ms.items()},
         "in_process_cpu_ms": {k: round(v, 3) for k, v in cpu_ms.items()},
     }
+
+
+def _print_statements(flow_rounds: list[FlowRun], db_us: float) -> None:
+    """The server's statements by PostgreSQL's execution time per flow (mean of the rounds),
+    and what its backends' CPU per flow spent beyond executing them."""
+    measured = [f.statements for f in flow_rounds if f.statements]
+    if not measured:
+        return
+    names = sorted({name for m in measured for name in m})
+    rows = []
+    for name in names:
+        calls = statistics.mean(m.get(name, (0.0, 0.0))[0] for m in measured)
+        us = statistics.mean(m.get(name, (0.0, 0.0))[1] for m in measured)
+        rows.append([name, round(calls, 2), round(us), round(us / calls) if calls else "-"])
+    rows.sort(key=lambda r: -r[2])
+    executed = sum(r[2] for r in rows)
+    rows.append(["all of them: executing", "", executed, ""])
+    rows.append(["backends' CPU per flow, beyond executing them", "", _whole(db_us - executed), ""])
+    print()
+    _common.print_table(
+        ["prepared statement", "calls per flow", "exec us per flow", "us per call"],
+        rows,
+        title="PostgreSQL's time per statement (pg_stat_statements, planning included)",
+    )
 
 
 # --- main --------------------------------------------------------------------------------------
@@ -765,6 +962,7 @@ def main() -> int:
     flow_rounds: list[FlowRun] = []
     raw_rounds: list[_common.RunResult] = []
     backends = BackendCpu(server.app_name)
+    statements = PgStatements()
     try:
         server.start()
         if args.prime:  # a new database's tables fill before the statistics that plan the rounds
@@ -788,9 +986,16 @@ def main() -> int:
                     )
                     continue
                 _common.analyze(*FLOW_TABLES)
-                backends.snapshot()
-                fr = run_flows(setup, server, clients=n, seconds=args.seconds, warmup=args.warmup)
-                fr.db_cpu = backends.since()
+                fr = run_flows(
+                    setup,
+                    server,
+                    clients=n,
+                    seconds=args.seconds,
+                    warmup=args.warmup,
+                    backends=backends,
+                    statements=statements,
+                )
+                fr.statements = statements.per_flow(fr.flows) if statements.available else None
                 flow_rounds.append(fr)
                 every = array("d")
                 for k in REQUESTS:
@@ -900,6 +1105,13 @@ def main() -> int:
             ],
         ],
     )
+    if statements.available:
+        _print_statements(flow_rounds, db_us)
+    else:
+        print(
+            "\n(PostgreSQL's time per statement: preload pg_stat_statements in the server,"
+            " shared_preload_libraries, and this table shows it.)"
+        )
     if not math.isnan(other) and other > BUSY:
         print(
             f"WARNING: other processes used {100 * other:.0f}% of the machine's CPU while flows ran: the"
