@@ -53,6 +53,7 @@ Prints a table and, last, one JSON line (flows_per_s, p50_ms, p99_ms, ratio_to_r
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import multiprocessing
 import os
@@ -545,13 +546,17 @@ class PgStatements:
     )
 
     def __init__(self):
-        from django.db import connection
+        from django.db import DatabaseError, connection
 
         with connection.cursor() as cursor:
             cursor.execute("SELECT current_setting('shared_preload_libraries')")
             self.available = "pg_stat_statements" in cursor.fetchone()[0]
-            if self.available:
-                cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        if self.available:
+            try:  # a role that may not create the extension gets the hint instead of a failed run
+                with connection.cursor() as cursor:
+                    cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            except DatabaseError:
+                self.available = False
         self.before: dict[int, tuple[int, float, str]] = {}
         self.delta: dict[str, tuple[int, float]] = {}
 
@@ -586,66 +591,63 @@ class PgStatements:
 
 # --- in-process profile ------------------------------------------------------------------------
 
-PROFILE_PARTS = [  # (label, file, function): the parts of a flow reported by --profile
-    ("all three requests (Django test Client)", "django/test/client.py", "request"),
-    ("  DRF authentication (API key / token)", "rest_framework/request.py", "_authenticate"),
-    ("  request bodies validated (config.api.validated)", "config/api.py", "validated"),
-    ("  answers built (payment_body)", "merchants/serializers.py", "payment_body"),
-    ("  create: Idempotency-Key decorator (the view inside)", "wallet/idempotency.py", "wrapper"),
-    ("  create: payments.create_payment", "merchants/payments.py", "create_payment"),
-    ("  initiate: payments.initiate_payment", "merchants/payments.py", "initiate_payment"),
-    ("    tariff quote", "tariffs/services.py", "quote"),
-    ("    pins.send_pin (PIN + SMS row)", "wallet/pins.py", "send_pin"),
-    ("  confirm: payments.confirm_payment", "merchants/payments.py", "confirm_payment"),
-    ("    pins.use_pin", "wallet/pins.py", "use_pin"),
-    ("    ledger.post", "wallet/ledger.py", "post"),
-    ("    webhook event + delivery rows", "notifications/webhooks.py", "enqueue"),
-    ("    receipt_context", "merchants/payments.py", "receipt_context"),
-    ("  payment row looked up and locked (_locked_for)", "merchants/payments.py", "_locked_for"),
-    ("  notifications recorded (render + row)", "notifications/services.py", "record"),
-    ("  after commit: RPUSH onto the relay list", "notifications/relay.py", "hand_over"),
-    ("  ORM queries: compile + run + fetch (execute_sql)", "django/db/models/sql/compiler.py", "execute_sql"),
-    ("  psycopg2 execute + commit (client side)", "django/db/backends/utils.py", "_execute"),
-]
-
-
-# The parts of a flow timed by thread CPU (--profile's first table): (label, module, attribute).
-# cProfile's per-call overhead inflates call-heavy code several times over (phonenumbers' parse
-# shows as 20 us in timeit and a hundred in cProfile), so the parts are timed here by wrapping
-# each function once with time.thread_time(), which a call costs about a microsecond.
-STEP_PARTS = [
+# The parts of a flow that --profile reports: (label, module, attribute). Each is timed twice: by
+# thread CPU, wrapping the function once with time.thread_time() (about a microsecond a call), and
+# by cProfile, whose per-call overhead inflates call-heavy code several times over (phonenumbers'
+# parse: 20 us in timeit, a hundred in cProfile). The first column is the one to plan by.
+PARTS = [
     ("Django's handler (middleware, URL, view)", "django.core.handlers.base", "BaseHandler.get_response"),
     ("  DRF dispatch (the view)", "rest_framework.views", "APIView.dispatch"),
     ("  DRF authentication (API key / token)", "rest_framework.request", "Request._authenticate"),
     ("  request bodies validated (config.api.validated)", "config.api", "validated"),
     ("  answers built (payment_body)", "merchants.serializers", "payment_body"),
     ("  create: payments.create_payment", "merchants.payments", "create_payment"),
+    ("  initiate: payments.initiate_payment", "merchants.payments", "initiate_payment"),
+    ("    tariff quote", "tariffs.services", "quote"),
+    ("    pins.send_pin (PIN + SMS row)", "wallet.pins", "send_pin"),
+    ("  confirm: payments.confirm_payment", "merchants.payments", "confirm_payment"),
+    ("    pins.use_pin", "wallet.pins", "use_pin"),
+    ("    ledger.post", "wallet.ledger", "post"),
+    ("    webhook event + delivery rows", "notifications.webhooks", "enqueue"),
+    ("    receipt_context", "merchants.payments", "receipt_context"),
     ("  payment row looked up and locked (_locked_for)", "merchants.payments", "_locked_for"),
-    ("  initiate: pins.send_pin (PIN + SMS row)", "wallet.pins", "send_pin"),
-    ("  confirm: pins.use_pin", "wallet.pins", "use_pin"),
-    ("  confirm: ledger.post", "wallet.ledger", "post"),
-    ("  confirm: webhook event + delivery rows", "notifications.webhooks", "enqueue"),
-    ("  confirm: receipt_context", "merchants.payments", "receipt_context"),
     ("  notifications recorded (render + row)", "notifications.services", "record"),
     ("    templates rendered", "notifications.rendering", "render"),
     ("  deferred transitions (_save)", "merchants.payments", "_save"),
     ("  prepared statements (client side, round trips)", "config.prepared", "Statements.execute"),
+    ("  any statement: Django's cursor + psycopg2", "django.db.backends.utils", "CursorWrapper._execute"),
+    ("  ORM queries: compile + run + fetch", "django.db.models.sql.compiler", "SQLCompiler.execute_sql"),
     ("  COMMIT", "django.db.backends.base.base", "BaseDatabaseWrapper.commit"),
     ("  after commit: RPUSH onto the relay list", "notifications.relay", "hand_over"),
     ("  after commit: notices' ready list", "notifications.services", "mark_ready"),
 ]
 
 
+def _resolve(module: str, attribute: str):
+    """(owner, name, function) of `attribute` ("f" or "Class.method") in `module`."""
+    import importlib
+
+    owner = importlib.import_module(module)
+    *path, name = attribute.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    return owner, name, getattr(owner, name)
+
+
+def _pstats_key(function) -> tuple[str, int, str]:
+    """The function's key in pstats (file, first line, name), through its decorators."""
+    code = inspect.unwrap(function).__code__
+    return code.co_filename, code.co_firstlineno, code.co_name
+
+
 class StepTimer:
-    """Thread CPU per part of STEP_PARTS, inclusive (parts nest): every reference to each
+    """Thread CPU per part of PARTS, inclusive (parts nest): every reference to each
     function, the module's own and those imported by name into the project's modules, is
     replaced by a timing wrapper until restore()."""
 
     PROJECT = ("config", "wallet", "tariffs", "notifications", "vouchers", "terminals", "merchants")
 
     def __init__(self, parts):
-        import importlib
-
         self.totals = {label: 0.0 for label, _, _ in parts}
         self.calls = dict.fromkeys(self.totals, 0)
         self._undo = []
@@ -653,14 +655,10 @@ class StepTimer:
             m for name, m in list(sys.modules.items()) if m is not None and name.split(".")[0] in self.PROJECT
         ]
         for label, module, attribute in parts:
-            owner = importlib.import_module(module)
-            *path, name = attribute.split(".")
-            for part in path:
-                owner = getattr(owner, part)
-            original = getattr(owner, name)
+            owner, name, original = _resolve(module, attribute)
             wrapper = self._timed(label, original)
             self._replace(owner, name, original, wrapper)
-            if not path:  # a module-level function: the copies imported by name as well
+            if "." not in attribute:  # a module-level function: the copies imported by name as well
                 for m in modules:
                     for key, value in list(vars(m).items()):
                         if value is original:
@@ -784,24 +782,12 @@ def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
         for sql in captured[-1][name]:
             print(f"    {sql[:160]}")
     timed = [one(False) for _ in range(flows)]  # timed without the profiler's overhead
-    steps = StepTimer(STEP_PARTS)
-    cpu0 = time.thread_time()
+    steps = StepTimer(PARTS)
     try:
-        for _ in range(flows):
-            one(False)
+        stepped = [one(False) for _ in range(flows)]
     finally:
         steps.restore()
-    whole = (time.thread_time() - cpu0) / flows * 1e6
-    print()
-    _common.print_table(
-        ["part of a flow (inclusive; parts overlap)", "CPU us per flow", "calls per flow"],
-        [["all three requests, with the test Client and the PIN look-up", round(whole), ""]]
-        + [
-            [label, round(total / flows * 1e6), round(steps.calls[label] / flows, 1)]
-            for label, total in steps.totals.items()
-        ],
-        title=f"Where the Python CPU goes: thread CPU of {flows} flows, in-process, no profiler",
-    )
+    whole = statistics.mean(sum(t[name + "_cpu"] for name in REQUESTS) for t in stepped) * 1e6
     profiler = cProfile.Profile(time.process_time)  # CPU, not wall time: steadier on a busy machine
     for _ in range(flows):
         one(False, profiler)
@@ -816,22 +802,25 @@ def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
         + ", ".join(f"{k} {v:.2f}" for k, v in cpu_ms.items())
     )
     stats = pstats.Stats(profiler, stream=io.StringIO())
-    parts = []
-    for label, where, function in PROFILE_PARTS:
-        total = max(  # the outermost of same-named functions (their cumulative times nest)
-            (
-                row[3]
-                for (path, _line, name), row in stats.stats.items()
-                if name == function and path.replace(os.sep, "/").endswith(where)
-            ),
-            default=0.0,
+    rows = [
+        ["the three requests (Django test Client)", round(whole), round(stats.total_tt / flows * 1e6), ""]
+    ]
+    for label, module, attribute in PARTS:
+        row = stats.stats.get(_pstats_key(_resolve(module, attribute)[2]))
+        rows.append(
+            [
+                label,
+                round(steps.totals[label] / flows * 1e6),
+                round(row[3] / flows * 1e6) if row else 0,
+                round(steps.calls[label] / flows, 1),
+            ]
         )
-        parts.append([label, round(total / flows * 1000, 2)])
     print()
     _common.print_table(
-        ["part of a flow (inclusive; parts overlap)", "CPU ms per flow"],
-        parts,
-        title=f"The same by cProfile (CPU timer) of {flows} flows: its overhead inflates call-heavy code",
+        ["part of a flow (inclusive; parts overlap)", "thread CPU us", "cProfile us", "calls"],
+        rows,
+        title=f"Where the Python CPU goes, per flow (in-process, {flows} flows each way): thread CPU with no"
+        " profiler, and cProfile, whose overhead inflates call-heavy code",
     )
     for order in ("tottime", "cumulative"):
         text = io.StringIO()
@@ -849,22 +838,32 @@ def profile(setup: Setup, flows: int, top: int = 30, dump: str = "") -> dict:
     }
 
 
-def _print_statements(flow_rounds: list[FlowRun], db_us: float) -> None:
-    """The server's statements by PostgreSQL's execution time per flow (mean of the rounds),
-    and what its backends' CPU per flow spent beyond executing them."""
-    measured = [f.statements for f in flow_rounds if f.statements]
+def _print_statements(flow_rounds: list[FlowRun]) -> None:
+    """The server's statements by PostgreSQL's execution time per flow (mean of the rounds), and
+    what its backends' CPU per flow spent beyond executing them (median of the rounds, as the
+    other CPU figures)."""
+    measured = [f for f in flow_rounds if f.statements]
     if not measured:
         return
-    names = sorted({name for m in measured for name in m})
+    names = sorted({name for f in measured for name in f.statements})
     rows = []
     for name in names:
-        calls = statistics.mean(m.get(name, (0.0, 0.0))[0] for m in measured)
-        us = statistics.mean(m.get(name, (0.0, 0.0))[1] for m in measured)
+        calls = statistics.mean(f.statements.get(name, (0.0, 0.0))[0] for f in measured)
+        us = statistics.mean(f.statements.get(name, (0.0, 0.0))[1] for f in measured)
         rows.append([name, round(calls, 2), round(us), round(us / calls) if calls else "-"])
     rows.sort(key=lambda r: -r[2])
-    executed = sum(r[2] for r in rows)
-    rows.append(["all of them: executing", "", executed, ""])
-    rows.append(["backends' CPU per flow, beyond executing them", "", _whole(db_us - executed), ""])
+    executed = [sum(us for _, us in f.statements.values()) for f in measured]
+    beyond = [f.per_flow_us(f.db_cpu) - e for f, e in zip(measured, executed, strict=True)]
+    beyond = [b for b in beyond if not math.isnan(b)]
+    rows.append(["all of them: executing", "", round(statistics.median(executed)), ""])
+    rows.append(
+        [
+            "backends' CPU per flow, beyond executing them",
+            "",
+            round(statistics.median(beyond)) if beyond else "-",
+            "",
+        ]
+    )
     print()
     _common.print_table(
         ["prepared statement", "calls per flow", "exec us per flow", "us per call"],
@@ -1106,7 +1105,7 @@ def main() -> int:
         ],
     )
     if statements.available:
-        _print_statements(flow_rounds, db_us)
+        _print_statements(flow_rounds)
     else:
         print(
             "\n(PostgreSQL's time per statement: preload pg_stat_statements in the server,"
