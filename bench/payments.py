@@ -262,12 +262,15 @@ class Client:
         self.cur.execute("SET application_name = 'bench-payments-pin'")
         # Prepared: planning the look-up cost PostgreSQL more CPU than running it (the machine the
         # server shares).
+        # By creation time, not id: each server worker's session takes its ids ahead, in batches
+        # (config.prepared.Ids), so a newer row may have a smaller id than one from another worker.
         self.cur.execute(
-            "PREPARE pin_sms (bigint, bigint, text) AS SELECT id, body FROM notifications_notification"
-            " WHERE id > $1 AND user_id = $2 AND template = 'phone_pin' AND channel = 'sms' AND to_phone = $3"
-            " ORDER BY id DESC LIMIT 1"
+            "PREPARE pin_sms (timestamptz, bigint, text) AS SELECT created_at, body"
+            " FROM notifications_notification WHERE created_at > $1 AND user_id = $2"
+            " AND template = 'phone_pin' AND channel = 'sms' AND to_phone = $3"
+            " ORDER BY created_at DESC LIMIT 1"
         )
-        self.cur.execute("SELECT COALESCE(MAX(id), 0) FROM notifications_notification")
+        self.cur.execute("SELECT now()")
         (self.seen,) = self.cur.fetchone()
 
     @staticmethod

@@ -9,6 +9,10 @@ transaction write at a time).
 
 Server-side prepared statements live in the database session: they do not survive a PgBouncer in
 transaction pooling mode (see the README's deployment notes).
+
+`Ids` hands out a table's ids before its rows are written, so that an INSERT whose id is all its
+answer (a notification, a webhook event) can be deferred, sent with the transaction's next
+statement or its COMMIT instead of in a round trip of its own.
 """
 
 import re
@@ -71,3 +75,28 @@ def _deferred(raw, cursor, statement: str, args: list) -> bool:
     # Django's queries log shows it in front of the statement that carries it (psycopg2's
     # cursor.query is what was sent).
     return defer(sql)
+
+
+class Ids:
+    """Ids of `table`'s new rows, taken from its sequence `batch` at a time per database session
+    (what a sequence's own CACHE does inside PostgreSQL): a row's id is known before its INSERT,
+    which can then be deferred (Statements.execute(..., defer=True)). As with CACHE, ids follow
+    the order of creation within one session only; listings order by created_at, then id.
+
+    take() -> the next id on PostgreSQL, None elsewhere (SQLite: the INSERT assigns it)."""
+
+    def __init__(self, table: str, *, batch: int = 32):
+        self.sql = f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, {batch})"
+        self._free: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # driver connection -> ids
+
+    def take(self, db=connection) -> int | None:
+        if db.vendor != "postgresql":
+            return None
+        db.ensure_connection()
+        raw = db.connection
+        free = self._free.get(raw)
+        if not free:
+            with db.cursor() as cursor:
+                cursor.execute(self.sql)
+                free = self._free[raw] = [pk for (pk,) in reversed(cursor.fetchall())]
+        return free.pop()

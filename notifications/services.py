@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from config.prepared import Statements, as_saved
+from config.prepared import Ids, Statements, as_saved
 from wallet.phones import normalize_phone
 
 from . import backends, relay, rendering, selectors
@@ -40,15 +40,17 @@ NOT_DUE_TOLERANCE = timedelta(seconds=1)
 _STATEMENTS = Statements(
     {
         "notification_insert": (
-            "(bigint, text, text, text, text, text, text, text, text, text, smallint, timestamptz,"
+            "(bigint, bigint, text, text, text, text, text, text, text, text, text, smallint, timestamptz,"
             " timestamptz, timestamptz, timestamptz)",
-            "INSERT INTO notifications_notification (user_id, to_phone, to_email, channel, template,"
+            "INSERT INTO notifications_notification (id, user_id, to_phone, to_email, channel, template,"
             " language, subject, body, purpose, status, attempts, next_attempt_at, expires_at, sent_at,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            " RETURNING id",
+            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         ),
     }
 )
+# A notification's id is taken before its INSERT, which then travels with the transaction's next
+# statement or its COMMIT: the id is all the INSERT would answer (for the hand-over after commit).
+IDS = Ids("notifications_notification")
 
 
 _PURPOSES, _CHANNELS = frozenset(Purpose.values), frozenset(Channel.values)  # Choices' .values builds a list
@@ -146,12 +148,15 @@ def record(
                 sent_at=now if portal else None,
                 created_at=now,
             )
-            # One prepared INSERT (config.prepared) instead of the ORM's: this runs on every
-            # payment, top-up and transfer.
+            # One prepared INSERT (config.prepared) instead of the ORM's, deferred: this runs on
+            # every payment, top-up and transfer. It cannot fail but with the database (no
+            # savepoint either way: an error fails the caller's transaction, as before).
+            notification.pk = IDS.take()
             _STATEMENTS.execute(
                 cursor,
                 "notification_insert",
                 [
+                    notification.pk,
                     notification.user_id,
                     notification.to_phone,
                     notification.to_email,
@@ -168,8 +173,9 @@ def record(
                     ops.adapt_datetimefield_value(notification.sent_at),
                     ops.adapt_datetimefield_value(now),
                 ],
+                defer=True,
             )
-            as_saved(notification, cursor.fetchone()[0])
+            as_saved(notification, notification.pk or cursor.lastrowid)  # SQLite: the INSERT's
             if portal:
                 DeliveryAttempt.objects.create(notification=notification, at=now, ok=True, backend="portal")
             rows.append(notification)
@@ -445,6 +451,7 @@ def resend(*, notification_ids: Iterable[int]) -> dict[str, int]:
             else:
                 portal = n.channel == Channel.PORTAL
                 copy = Notification.objects.create(
+                    id=IDS.take(),  # after this session's earlier rows, as record()'s are
                     user=n.user,
                     to_phone=n.to_phone,
                     to_email=n.to_email,

@@ -39,7 +39,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from config.prepared import Statements, as_saved
+from config.prepared import Ids, Statements, as_saved
 
 from . import relay
 from .models import WebhookAttempt, WebhookDelivery, WebhookEvent
@@ -56,23 +56,24 @@ RESPONSE_EXCERPT_CHARS = 500
 # --- recording -----------------------------------------------------------------------------------
 
 _EVENT_INSERT = (
-    "INSERT INTO notifications_webhookevent (public_id, owner, type, payload, resource_updated_at,"
-    " created_at) VALUES ($1, $2, $3, $4::jsonb, $5, $6) RETURNING id"
+    "INSERT INTO notifications_webhookevent (id, public_id, owner, type, payload, resource_updated_at,"
+    " created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)"
 )
 _STATEMENTS = Statements(
     {
-        "webhook_event": (
-            "(text, text, text, text, timestamptz, timestamptz)",
-            _EVENT_INSERT + ", NULL::bigint",
-        ),
+        "webhook_event": ("(bigint, text, text, text, text, timestamptz, timestamptz)", _EVENT_INSERT),
         "webhook_event_delivery": (
-            "(text, text, text, text, timestamptz, timestamptz, text, text)",
-            f"WITH e AS ({_EVENT_INSERT}) INSERT INTO notifications_webhookdelivery (event_id, url, secret,"
-            " status, attempts, next_attempt_at, claim, manual, created_at)"
-            f" SELECT e.id, $7, $8, '{Status.PENDING}', 0, $6, '', false, $6 FROM e RETURNING event_id, id",
+            "(bigint, text, text, text, text, timestamptz, timestamptz, bigint, text, text)",
+            f"WITH e AS ({_EVENT_INSERT}) INSERT INTO notifications_webhookdelivery (id, event_id, url,"
+            f" secret, status, attempts, next_attempt_at, claim, manual, created_at)"
+            f" VALUES ($8, $1, $9, $10, '{Status.PENDING}', 0, $7, '', false, $7)",
         ),
     }
 )
+# Their ids are taken before the INSERT (config.prepared.Ids), which then travels with the
+# transaction's next statement or its COMMIT: ids are all it would answer.
+EVENT_IDS, DELIVERY_IDS = Ids("notifications_webhookevent"), Ids("notifications_webhookdelivery")
+_URL_CHARS = WebhookDelivery._meta.get_field("url").max_length
 
 
 def enqueue(
@@ -91,6 +92,8 @@ def enqueue(
         raise ValueError("resource_updated_at must be an aware datetime")
     if url:
         _check_secret(secret)
+        if len(url) > _URL_CHARS:  # the deferred INSERT must not fail on it
+            raise ValueError(f"a webhook URL has at most {_URL_CHARS} characters")
     now = timezone.now()
     public_id = EVENT_ID_PREFIX + secrets.token_urlsafe(18)  # 24 url-safe characters
     data = {**data}
@@ -109,15 +112,19 @@ def enqueue(
     # and a savepoint costs two round trips on every payment.
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
-            # One prepared statement writes both rows (config.prepared): this runs in every payment.
-            args = [public_id, owner, event_type, text, resource_updated_at, now]
+            # One prepared statement writes both rows (config.prepared), deferred: this runs in
+            # every payment, and it cannot fail but with the database (its checks are above).
+            event.pk = EVENT_IDS.take()
+            args = [event.pk, public_id, owner, event_type, text, resource_updated_at, now]
+            delivery_pk = DELIVERY_IDS.take() if url else None
             with connection.cursor() as cursor:
                 if url:
-                    _STATEMENTS.execute(cursor, "webhook_event_delivery", [*args, url, secret])
+                    _STATEMENTS.execute(
+                        cursor, "webhook_event_delivery", [*args, delivery_pk, url, secret], defer=True
+                    )
                 else:
-                    _STATEMENTS.execute(cursor, "webhook_event", args)
-                event_pk, delivery_pk = cursor.fetchone()
-            as_saved(event, event_pk)
+                    _STATEMENTS.execute(cursor, "webhook_event", args, defer=True)
+            as_saved(event)
         else:  # the SQLite demo has no INSERT in a WITH
             event.save(force_insert=True)
             delivery_pk = None
@@ -461,6 +468,7 @@ def resend(
             target = delivery
         else:
             target = WebhookDelivery.objects.create(
+                id=DELIVERY_IDS.take(),  # after this session's earlier deliveries, as enqueue()'s are
                 event=delivery.event,
                 url=url or delivery.url,
                 secret=secret or delivery.secret,

@@ -5,8 +5,11 @@ savepoints included, with the connection usable after."""
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from config.prepared import Statements
+from config.prepared import Ids, Statements
+from notifications import services
+from notifications.models import Notification
 from wallet.models import User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,3 +133,30 @@ def test_a_copy_runs_inside_the_transaction(probe):
         assert rows() == [1, 2]
         raise RuntimeError("the caller fails after the copy")
     assert rows() == []
+
+
+def test_ids_taken_ahead_are_unique_in_order_and_never_given_again():
+    """config.prepared.Ids: a session takes `batch` ids of the table's sequence at a time, hands
+    them out in order, and the sequence has moved past them (a row the ORM writes gets a new id)."""
+    ids = Ids("notifications_notification", batch=4)
+    with CaptureQueriesContext(connection) as made:
+        taken = [ids.take() for _ in range(6)]
+    assert taken == sorted(set(taken))
+    assert sum("generate_series" in q["sql"] for q in made.captured_queries) == 2  # 4, then 4 more
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('notifications_notification', 'id'))")
+        (after,) = cursor.fetchone()
+    assert after > max(taken) + 2  # the batch's two unused ids stay this session's
+
+
+def test_a_row_with_an_id_taken_ahead_is_written_with_the_commit():
+    user = User.objects.create_user(phone="+381641234567", password="x-Ykf93-pass")
+    with transaction.atomic():
+        [row] = services.record(template="account_blocked", context={}, user=user, channels=["sms"])
+        assert row.pk is not None
+        assert Notification.objects.filter(pk=row.pk).exists()  # the next statement carried it
+    assert Notification.objects.get(pk=row.pk).to_phone == "+381641234567"
+    with pytest.raises(RuntimeError), transaction.atomic():
+        [gone] = services.record(template="account_blocked", context={}, user=user, channels=["sms"])
+        raise RuntimeError("the caller fails after recording")
+    assert not Notification.objects.filter(pk=gone.pk).exists() and idle()
