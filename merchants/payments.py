@@ -19,8 +19,8 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from config.prepared import as_saved
+from notifications import relay, webhooks
 from notifications import selectors as notification_selectors
-from notifications import webhooks
 from tariffs import services as tariffs
 from wallet import customers, idempotency, ledger, notify, pins, selectors, sql
 from wallet import services as wallet_services
@@ -585,14 +585,15 @@ def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now, pref
     if payment.payer_id == payer.pk:
         payment.payer = payer  # the receipt's customer, without loading them again
     prefetch_related_objects([payment], "items")  # once, for the receipt and the response
-    _event(payment, "payment.succeeded")
-    notify.notify(
-        template="payment_receipt",
-        context=receipt_context(payment),
-        user=payer,
-        channels=["email"] if payer.email else None,
-        preferences=preferences,
-    )
+    with relay.together():  # the webhook and the receipt reach Redis in one round trip
+        _event(payment, "payment.succeeded")
+        notify.notify(
+            template="payment_receipt",
+            context=receipt_context(payment),
+            user=payer,
+            channels=["email"] if payer.email else None,
+            preferences=preferences,
+        )
 
 
 def pay_authorised(*, payment: PaymentRequest, payer, reference: str) -> PaymentRequest:
@@ -641,13 +642,14 @@ def _mark_failed(payment: PaymentRequest, reason: str) -> None:
     payment.failure_reason = reason
     payment.failed_at = payment.updated_at = timezone.now()
     payment.save(update_fields=["status", "failure_reason", "failed_at", "updated_at"])
-    _event(payment, "payment.failed")
-    if payment.payer_id:
-        notify.notify(
-            template="payment_failed",
-            context={"merchant": payment.merchant.legal_name, "order_id": payment.order_id},
-            user=payment.payer,
-        )
+    with relay.together():  # the webhook and the email reach Redis in one round trip
+        _event(payment, "payment.failed")
+        if payment.payer_id:
+            notify.notify(
+                template="payment_failed",
+                context={"merchant": payment.merchant.legal_name, "order_id": payment.order_id},
+                user=payment.payer,
+            )
 
 
 def cancel_payment(*, payment: PaymentRequest) -> PaymentRequest:
@@ -726,16 +728,17 @@ def refund_payment(
         )
         payment.updated_at = timezone.now()
         payment.save(update_fields=["refunded_amount", "status", "updated_at"])
-        _event(payment, "refund.succeeded", refund=refund)
-        notify.notify(
-            template="refund_notice",
-            context={
-                "merchant": payment.merchant.legal_name,
-                "order_id": payment.order_id,
-                "amount": format_amount(amount, payment.currency),
-            },
-            user=payment.payer,
-        )
+        with relay.together():  # the webhook and the notice reach Redis in one round trip
+            _event(payment, "refund.succeeded", refund=refund)
+            notify.notify(
+                template="refund_notice",
+                context={
+                    "merchant": payment.merchant.legal_name,
+                    "order_id": payment.order_id,
+                    "amount": format_amount(amount, payment.currency),
+                },
+                user=payment.payer,
+            )
     return refund, True
 
 

@@ -11,16 +11,21 @@ Nothing is lost: an item's row is written and committed before it is pushed, a p
 and an item lost between pop and publish (a worker killed) leave the row pending, and the sweeps
 (`resend_unsent`, `deliver_due`) enqueue it again, as they do after a failed publish. Where
 there is no Redis broker, or Celery is eager (tests, tools), the task is published directly.
+
+A payment's webhook and its receipt are two pushes after one commit: inside `together()` the
+pushes of one transaction go to Redis in one pipeline, one round trip instead of one each.
 """
 
 import logging
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
-from functools import lru_cache
+from contextlib import contextmanager
+from functools import lru_cache, partial
 
 from celery import bootsteps
 from django.conf import settings
+from django.db import connection, transaction
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +117,75 @@ def hand_over(kind: str, ids: Iterable[int]) -> int:
     if lists is None:
         return _publisher(kind)(ids)
     client, queue = lists
+    return _push([(client, urgent_key(queue), [f"{kind}:{pk}" for pk in ids])])
+
+
+def hand_over_on_commit(kind: str, ids: list[int]) -> None:
+    """hand_over(kind, ids) once the transaction commits (at once outside one)."""
+    lists = route()
+    if lists is None:
+        transaction.on_commit(partial(hand_over, kind, ids), robust=True)
+        return
+    client, queue = lists
+    push_on_commit(client, urgent_key(queue), [f"{kind}:{pk}" for pk in ids])
+
+
+# together()'s pushes, per thread (as Django's connections): (the transaction's level when the
+# block began, [(client, key, values), ...]).
+_together = threading.local()
+
+
+def _level() -> tuple:
+    # An atomic block without a savepoint shows as None: an error in it fails its enclosing
+    # savepoint or transaction, whose level it shares.
+    return connection.in_atomic_block, tuple(sid for sid in connection.savepoint_ids if sid is not None)
+
+
+@contextmanager
+def together():
+    """The pushes made in this block at its own transaction level go after commit in one Redis
+    pipeline. A push inside a savepoint the block opened keeps its own on_commit, so that the
+    savepoint's rollback drops it, as Django drops that savepoint's callbacks. Nested: the
+    outermost block sends."""
+    if getattr(_together, "batch", None) is not None:
+        yield
+        return
+    batch = _together.batch = (_level(), [])
     try:
-        client.rpush(urgent_key(queue), *[f"{kind}:{pk}" for pk in ids])
-    except Exception as exc:  # noqa: BLE001 - the row is safe in the database; the sweeps find it
-        log.warning("broker unreachable (%s: %s): %s %s stay pending", type(exc).__name__, exc, kind, ids)
+        yield
+    finally:
+        _together.batch = None
+    if batch[1]:  # the block ended without an error: its pushes go with the transaction's commit
+        transaction.on_commit(partial(_push, batch[1]), robust=True)
+
+
+def push_on_commit(client, key: str, values: list) -> None:
+    """RPUSH `values` onto `key` once the transaction commits (inside together(): with the
+    block's other pushes)."""
+    batch = getattr(_together, "batch", None)
+    if batch is not None and batch[0] == _level():
+        batch[1].append((client, key, values))
+    else:
+        transaction.on_commit(partial(_push, [(client, key, values)]), robust=True)
+
+
+def _push(pushes: list) -> int:
+    """The pushes in one round trip; how many values went. With Redis unreachable it logs and
+    returns 0: the rows stay pending for the sweeps."""
+    try:
+        if len(pushes) == 1:
+            client, key, values = pushes[0]
+            client.rpush(key, *values)
+        else:
+            pipeline = pushes[0][0].pipeline(transaction=False)  # one client: route()'s
+            for _client, key, values in pushes:
+                pipeline.rpush(key, *values)
+            pipeline.execute()
+    except Exception as exc:  # noqa: BLE001 - the rows are safe in the database; the sweeps find them
+        lost = {key: values for _client, key, values in pushes}
+        log.warning("broker unreachable (%s: %s): %s stay pending", type(exc).__name__, exc, lost)
         return 0
-    return len(ids)
+    return sum(len(values) for _client, _key, values in pushes)
 
 
 def relay_once(queues: Iterable[str], *, timeout: float = 1.0) -> int:

@@ -183,11 +183,11 @@ def record(
         if pending:
             # A PIN leaves at once (notifications/relay.py); a notice or receipt joins the next
             # batch (dispatch_ready).
-            if purpose != Purpose.SECURITY and relay.batched():
-                after = mark_ready
+            lists = relay.route()
+            if purpose != Purpose.SECURITY and lists is not None:
+                relay.push_on_commit(lists[0], _ready_key(lists[1]), pending)  # mark_ready's
             else:
-                after = partial(relay.hand_over, relay.NOTIFICATION)
-            transaction.on_commit(partial(after, pending), robust=True)
+                relay.hand_over_on_commit(relay.NOTIFICATION, pending)
     return rows
 
 
@@ -249,16 +249,8 @@ def _ready_key(queue: str | None = None) -> str:
 def mark_ready(notification_ids: Iterable[int]) -> int:
     """Queues the rows for the next dispatch_ready; returns how many. With Redis unreachable it
     logs: the rows stay pending and resend_unsent enqueues them later."""
-    ids = list(notification_ids)
     client, queue = relay.route() or (relay.redis_client(), None)
-    try:
-        client.rpush(_ready_key(queue), *ids)
-    except Exception as exc:  # noqa: BLE001 - like enqueue: the row is safe in the database
-        log.warning(
-            "broker unreachable (%s: %s): notifications %s stay pending", type(exc).__name__, exc, ids
-        )
-        return 0
-    return len(ids)
+    return relay._push([(client, _ready_key(queue), list(notification_ids))])
 
 
 def dispatch_ready(*, limit: int = 5_000, batch: int = 20) -> int:

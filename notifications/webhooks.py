@@ -133,7 +133,7 @@ def enqueue(
                     event=event, url=url, secret=secret, next_attempt_at=now, created_at=now
                 ).pk
         if delivery_pk is not None:
-            transaction.on_commit(partial(relay.hand_over, relay.WEBHOOK, [delivery_pk]), robust=True)
+            relay.hand_over_on_commit(relay.WEBHOOK, [delivery_pk])
     return event
 
 

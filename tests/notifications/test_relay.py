@@ -15,7 +15,14 @@ from notifications import relay, services, tasks
 from notifications.models import Notification, WebhookDelivery
 from tests.factories import UserFactory
 from tests.faults.test_worker_killed import start_worker_process, stop
-from tests.merchants.test_payments import books_clean, create, make_customer, make_merchant, pay
+from tests.merchants.test_payments import (
+    books_clean,
+    create,
+    make_customer,
+    make_merchant,
+    pay,
+    pin_sent_to,
+)
 from tests.notifications.test_outage import UNREACHABLE_BROKER, point_broker_at, wait_until
 
 pytestmark = [
@@ -80,6 +87,68 @@ def test_a_rolled_back_operation_hands_nothing_over(private_queue):
         services.record(template="phone_pin", context={"pin": "111111"}, user=user, purpose="security")
         raise RuntimeError("the operation failed after its PIN was recorded")
     assert broker().llen(relay.urgent_key()) == 0 and not Notification.objects.exists()
+
+
+def sends_to_redis(monkeypatch) -> list:
+    """Every command (or pipeline) this process sends to Redis from now on: one round trip each."""
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def test_a_payments_webhook_and_receipt_reach_redis_in_one_round_trip_after_commit(
+    private_queue, monkeypatch
+):
+    merchant, shop = make_merchant(webhook_url="https://shop.example/hooks")
+    user, _, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    initiated = app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    assert initiated.status_code == 200
+    pin = pin_sent_to(user.phone)
+    broker().delete(relay.urgent_key(), services._ready_key())
+    sent = sends_to_redis(monkeypatch)
+
+    paid = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
+
+    assert paid.json()["status"] == "succeeded"
+    assert len(sent) == 1  # the webhook's push and the receipt's, pipelined
+    delivery = WebhookDelivery.objects.get()
+    receipt = Notification.objects.get(template="payment_receipt")
+    assert broker().lrange(relay.urgent_key(), 0, -1) == [f"w:{delivery.pk}".encode()]
+    assert broker().lrange(services._ready_key(), 0, -1) == [str(receipt.pk).encode()]
+    assert books_clean()
+
+
+def test_together_drops_the_push_of_a_rolled_back_savepoint_and_sends_the_rest_after_commit(private_queue):
+    client, key = broker(), f"{private_queue}:together-test"
+    client.delete(key)
+    with transaction.atomic():
+        with relay.together():
+            relay.push_on_commit(client, key, ["kept"])
+            with pytest.raises(RuntimeError), transaction.atomic():  # a savepoint, rolled back
+                relay.push_on_commit(client, key, ["rolled back"])
+                raise RuntimeError("the savepoint's work failed")
+            with transaction.atomic():  # a savepoint released: its push stays
+                relay.push_on_commit(client, key, ["released"])
+            relay.push_on_commit(client, key, ["kept too"])
+        assert client.llen(key) == 0  # nothing before the commit
+    assert client.lrange(key, 0, -1) == [b"released", b"kept", b"kept too"]
+    client.delete(key)
+
+
+def test_together_sends_nothing_when_its_transaction_rolls_back(private_queue):
+    client, key = broker(), f"{private_queue}:together-test"
+    client.delete(key)
+    with pytest.raises(RuntimeError), transaction.atomic(), relay.together():
+        relay.push_on_commit(client, key, ["never"])
+        raise RuntimeError("the operation failed")
+    assert client.llen(key) == 0
 
 
 def test_dispatch_ready_publishes_what_no_relay_took(private_queue):
