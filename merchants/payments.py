@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -22,7 +23,7 @@ from config.prepared import as_saved
 from notifications import relay, webhooks
 from notifications import selectors as notification_selectors
 from tariffs import services as tariffs
-from wallet import customers, idempotency, ledger, notify, pins, selectors, sql
+from wallet import auth, customers, idempotency, ledger, notify, pins, selectors, sql
 from wallet import services as wallet_services
 from wallet.errors import AccountNotActive, InsufficientFunds, LimitExceeded
 from wallet.idempotency import KeyTaken
@@ -238,7 +239,7 @@ def _locked(public_id: str) -> PaymentRequest:
     # its account) row, and every payment to one merchant would wait for the one before. The
     # merchant's account is not joined: only its id (merchant.account_id) is used here.
     if sql.prepared():
-        payment, _, _, _ = _locked_for(public_id, None)
+        payment, *_ = _locked_for(public_id, None)
         if payment is None:
             raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
         return payment
@@ -272,17 +273,27 @@ _MERCHANT = sql.Columns(Merchant, "m")
 _WALLET = sql.Columns(Account, "w")
 _PREFERENCES = notification_selectors.preference_columns("np")
 _ITEM_FIELDS = ("id", "kind", "name", "quantity", "unit_price", "tax_rate_bp")
-_LOCKED = (
-    f"SELECT {_PAYMENT.sql}, {_MERCHANT.sql},"
-    " (SELECT json_agg(json_build_array(" + ", ".join(f'i."{f}"' for f in _ITEM_FIELDS) + ")"
-    ' ORDER BY i."id") FROM merchants_lineitem i WHERE i."payment_id" = p."id"),'
-    f" {_WALLET.sql}, {_PREFERENCES.sql}"
-    ' FROM merchants_paymentrequest p JOIN merchants_merchant m ON m."id" = p."merchant_id"'
-    ' LEFT JOIN LATERAL (SELECT * FROM wallet_account a WHERE a."owner_id" = $2'
-    ' AND a."kind" = \'customer\' AND a."currency" = p."currency" ORDER BY a."id" LIMIT 1)'
-    ' w ON true LEFT JOIN notifications_notificationpreference np ON np."user_id" = $2'
-    ' WHERE p."public_id" = $1 FOR UPDATE OF p'
-)
+_TOKEN_JOIN = ' JOIN authtoken_token t ON t."key" = $2 JOIN wallet_user u ON u."id" = t."user_id"'
+
+
+def _locked_sql(*, payer: str = "$2", token: bool = False, tariff: bool = False) -> str:
+    """The payment `$1` locked, its merchant, items, the wallet and notification preferences of
+    user `payer`; with `token`, first the API token `$2` and its user `u` (payer: u."id"; no
+    row without such a token); with `tariff`, last the merchant's tariff in force at $3."""
+    return (
+        f"SELECT {auth.TOKEN_USER_SQL + ', ' if token else ''}{_PAYMENT.sql}, {_MERCHANT.sql},"
+        " (SELECT json_agg(json_build_array(" + ", ".join(f'i."{f}"' for f in _ITEM_FIELDS) + ")"
+        ' ORDER BY i."id") FROM merchants_lineitem i WHERE i."payment_id" = p."id"),'
+        f" {_WALLET.sql}, {_PREFERENCES.sql}{', ' + _TARIFF if tariff else ''}"
+        ' FROM merchants_paymentrequest p JOIN merchants_merchant m ON m."id" = p."merchant_id"'
+        + (_TOKEN_JOIN if token else "")
+        + f' LEFT JOIN LATERAL (SELECT * FROM wallet_account a WHERE a."owner_id" = {payer}'
+        ' AND a."kind" = \'customer\' AND a."currency" = p."currency" ORDER BY a."id" LIMIT 1)'
+        f' w ON true LEFT JOIN notifications_notificationpreference np ON np."user_id" = {payer}'
+        ' WHERE p."public_id" = $1 FOR UPDATE OF p'
+    )
+
+
 # The tariff of the payment's merchant (service_code(), in SQL) in force at $3.
 _TARIFF = tariffs.rule_in_force_sql(
     """COALESCE(NULLIF(m."tariff_service", ''), 'merchant:' || m."id")""", 'p."currency"', "$3"
@@ -293,13 +304,14 @@ SQL = sql.Statements(
         # its line items (for the answer and the receipt), the wallet of customer $2 in the
         # payment's currency (none when $2 is null) and $2's notification preferences (for the
         # PIN SMS and the receipt), in one round trip.
-        "merchants_payment_locked": ("(text, bigint)", _LOCKED),
+        "merchants_payment_locked": ("(text, bigint)", _locked_sql()),
         # The same with the tariff in force at $3 for the payment's merchant (initiate: the fee).
-        "merchants_payment_locked_quoted": (
-            "(text, bigint, timestamptz)",
-            _LOCKED.replace(
-                " FROM merchants_paymentrequest p", f", {_TARIFF} FROM merchants_paymentrequest p", 1
-            ),
+        "merchants_payment_locked_quoted": ("(text, bigint, timestamptz)", _locked_sql(tariff=True)),
+        # Both with the customer's API token $2 read in the same round trip (PayerByToken).
+        "merchants_payment_locked_by_token": ("(text, text)", _locked_sql(payer='u."id"', token=True)),
+        "merchants_payment_locked_quoted_by_token": (
+            "(text, text, timestamptz)",
+            _locked_sql(payer='u."id"', token=True, tariff=True),
         ),
         # A new payment and its line items in one statement (so in one implicit transaction);
         # no row when the merchant already has this order id.
@@ -367,24 +379,38 @@ def _save(payment: PaymentRequest, transition: str) -> None:
         SQL.execute(cursor, transition, [payment.pk, *values], defer=True)
 
 
+@dataclass(frozen=True)
+class PayerByToken:
+    """The payer as the app API's token names them, not yet looked up: the payment's locked read
+    reads the token and its user in the same round trip and hands them to `authorize`, which
+    answers the authenticated user or raises (merchants.api: DRF's checks), before anything is
+    written. No row (no such token, or no such payment) raises PaymentRequest.DoesNotExist: the
+    caller tells the two apart as it would without this."""
+
+    key: str
+    authorize: Callable  # (user, token) -> user
+
+
 def _locked_for(public_id: str, payer, quoted_at=None):
     """The payment locked, with its merchant and line items, the wallet of `payer` in its
     currency (None if there is none), the payer's notification preferences (None without a
-    payer) and, with `quoted_at`, the merchant's tariff in force then (for quote(); else
-    tariffs.NOT_READ): one prepared statement. (None, None, None, None) if no such payment."""
-    args = [public_id, payer.pk if payer is not None else None]
+    payer), with `quoted_at` the merchant's tariff in force then (for quote(); else
+    tariffs.NOT_READ), and the payer (authorized, for a PayerByToken): one prepared statement.
+    Nones if no such payment (or token)."""
+    by_token = isinstance(payer, PayerByToken)
+    name = "merchants_payment_locked" + ("_quoted" if quoted_at is not None else "")
+    name += "_by_token" if by_token else ""
+    args = [public_id, payer.key if by_token else payer.pk if payer is not None else None]
+    if quoted_at is not None:
+        args.append(connection.ops.adapt_datetimefield_value(quoted_at))
     with connection.cursor() as cursor:
-        if quoted_at is None:
-            SQL.execute(cursor, "merchants_payment_locked", args)
-        else:
-            SQL.execute(
-                cursor,
-                "merchants_payment_locked_quoted",
-                [*args, connection.ops.adapt_datetimefield_value(quoted_at)],
-            )
+        SQL.execute(cursor, name, args)
         row = cursor.fetchone()
     if row is None:
-        return None, None, None, None
+        return None, None, None, None, None
+    if by_token:
+        payer = payer.authorize(*auth.token_user(payer.key, row[: auth.TOKEN_USER_COLUMNS]))
+        row = row[auth.TOKEN_USER_COLUMNS :]
     n, m = len(_PAYMENT), len(_PAYMENT) + len(_MERCHANT)
     payment = _PAYMENT.build(row[:n])
     PaymentRequest.merchant.field.set_cached_value(payment, _MERCHANT.build(row[n:m]))
@@ -405,7 +431,8 @@ def _locked_for(public_id: str, payer, quoted_at=None):
         preferences = notification_selectors.preferences_of(
             payer, _PREFERENCES, row[w : w + len(_PREFERENCES)]
         )
-    return payment, wallet, preferences, row[-1] if quoted_at is not None else tariffs.NOT_READ
+    tariff = row[-1] if quoted_at is not None else tariffs.NOT_READ
+    return payment, wallet, preferences, tariff, payer
 
 
 def _set_items(payment: PaymentRequest, items: list[LineItem]) -> None:
@@ -458,7 +485,7 @@ def initiate_payment(
     with `hide_others` someone else's payment raises PaymentRequest.DoesNotExist (a 404)."""
     public_id = public_id or payment.public_id
     with transaction.atomic():
-        payment, wallet, preferences, tariff = _locked_for_payer(
+        payment, wallet, preferences, tariff, payer = _locked_for_payer(
             public_id, payer, hide_others, quoted_at=timezone.now()
         )
         if not terms_accepted:
@@ -505,16 +532,16 @@ def initiate_payment(
 def _locked_for_payer(public_id: str, payer, hide_others: bool, quoted_at=None):
     """The payment locked, with the payer's wallet, notification preferences and (`quoted_at`)
     the tariff when they can come in the same statement (else None, tariffs.NOT_READ: they are
-    read when needed)."""
+    read when needed), and the payer (a PayerByToken authorized: PostgreSQL only)."""
     if sql.prepared():
-        payment, wallet, preferences, tariff = _locked_for(public_id, payer, quoted_at)
+        payment, wallet, preferences, tariff, payer = _locked_for(public_id, payer, quoted_at)
         if payment is None:
             raise PaymentRequest.DoesNotExist("PaymentRequest matching query does not exist.")
     else:
         payment, wallet, preferences, tariff = _locked(public_id), None, None, tariffs.NOT_READ
     if hide_others and payment.payer_id not in (None, payer.pk):
         raise PaymentRequest.DoesNotExist("someone else's payment does not exist for you")
-    return payment, wallet, preferences, tariff
+    return payment, wallet, preferences, tariff, payer
 
 
 def confirm_payment(
@@ -532,7 +559,7 @@ def confirm_payment(
     public_id = public_id or payment.public_id
     try:
         with transaction.atomic(durable=True):
-            payment, wallet, preferences, _ = _locked_for_payer(public_id, payer, hide_others)
+            payment, wallet, preferences, _, payer = _locked_for_payer(public_id, payer, hide_others)
             if payment.payer_id != payer.pk:
                 raise WrongPayer()
             error = pins.use_pin(user=payer, purpose=PIN_PURPOSE, subject=_pin_subject(payment), pin=pin)

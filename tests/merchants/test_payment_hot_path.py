@@ -14,7 +14,15 @@ from merchants.models import PaymentRequest
 from merchants.serializers import PaymentSerializer, payment_body
 from notifications.models import Notification, NotificationPreference, WebhookDelivery, WebhookEvent
 from tests.factories import pin_sent_to
-from tests.merchants.test_payments import books_clean, create, make_customer, make_merchant, order, pay
+from tests.merchants.test_payments import (
+    PASSWORD,
+    books_clean,
+    create,
+    make_customer,
+    make_merchant,
+    order,
+    pay,
+)
 from wallet import ledger
 from wallet.models import PhonePin, User
 
@@ -162,6 +170,57 @@ def test_the_customer_token_is_checked_on_every_request_nothing_cached():
         )
 
 
+def test_a_token_read_with_the_payment_gives_drfs_answers_in_drfs_order_and_writes_nothing_when_refused():
+    """Initiate and confirm read the Token with the locked payment (merchants.api): a refusal
+    found first (a bad body, no such payment) must still answer 401 for a bad token and 403 for
+    a forbidden user, as when DRF authenticated before the view; and a refused token writes
+    nothing, though its statement locked the payment."""
+    _, shop = make_merchant()
+    user, _, _ = make_customer(balance=300_000)
+    app = token_client(user)
+    payment_id = create(shop).json()["id"]
+    initiate, unknown = f"/api/v1/payments/{payment_id}/initiate/", "/api/v1/payments/pay_nope/initiate/"
+    terms = {"terms_accepted": True}
+
+    def answer(client, path, body):
+        response = client.post(path, body, format="json")
+        return (
+            response.status_code,
+            response.json()["error"]["code"],
+            response.headers.get("WWW-Authenticate"),
+        )
+
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    assert answer(stranger, initiate, terms) == (401, "authentication_failed", "Token")
+    assert answer(stranger, initiate, {}) == (401, "authentication_failed", "Token")  # before the body
+    assert answer(stranger, unknown, terms) == (401, "authentication_failed", "Token")  # before the 404
+    assert answer(app, initiate, {})[0] == 400
+    assert answer(app, unknown, terms)[0] == 404
+
+    User.objects.filter(pk=user.pk).update(must_change_password=True)
+    assert answer(app, initiate, terms)[0] == 403
+    assert answer(app, unknown, terms)[0] == 403  # before the 404
+    User.objects.filter(pk=user.pk).update(must_change_password=False, is_active=False)
+    assert answer(app, initiate, terms)[:2] == (401, "authentication_failed")
+
+    payment = PaymentRequest.objects.get(public_id=payment_id)
+    assert payment.status == "created" and payment.payer_id is None  # nothing written by the refusals
+    assert not PhonePin.objects.filter(user=user, purpose=payments.PIN_PURPOSE).exists()
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    assert app.post(initiate, terms, format="json").json()["status"] == "pin_sent"
+
+
+def test_a_customer_logged_in_with_a_session_pays_through_the_app_api_too():
+    _, shop = make_merchant()
+    user, wallet, _ = make_customer(balance=300_000)
+    browser = APIClient()
+    assert browser.login(phone=user.phone, password=PASSWORD)
+    paid = pay(browser, user, create(shop).json()["id"])
+    assert paid.status_code == 200 and paid.json()["status"] == "succeeded"
+    assert ledger.balance(wallet) == 50_000 and books_clean()
+
+
 def test_a_revoked_api_key_stops_at_its_next_request():
     merchant, shop = make_merchant()
     assert create(shop, order("K-1")).status_code == 201
@@ -200,7 +259,7 @@ def test_the_payment_flow_makes_few_statements():
         )
     # The token, BEGIN (logged, sent with the next), the locked payment (with wallet, notification
     # preferences and tariff), COMMIT (with the payment's UPDATE, the new PIN and the SMS row).
-    assert len(_round_trips(made)) <= 4, _round_trips(made)
+    assert len(_round_trips(made)) <= 3, _round_trips(made)
     assert PhonePin.objects.get(user=user, purpose=payments.PIN_PURPOSE, subject__contains=payment_id).token
     pin = pin_sent_to(user.phone)
     with CaptureQueriesContext(connection) as made:
@@ -210,7 +269,7 @@ def test_the_payment_flow_makes_few_statements():
         )
     # The token, BEGIN, the locked payment, the PIN used, the ledger's entry, COMMIT (with the
     # payment's UPDATE, the webhook event and delivery, the receipt row).
-    assert len(_round_trips(made)) <= 6, _round_trips(made)
+    assert len(_round_trips(made)) <= 5, _round_trips(made)
     receipt = Notification.objects.get(user=user, template="payment_receipt", body__contains="count")
     delivery = WebhookDelivery.objects.get(
         event__type="payment.succeeded", event__payload__data__id=payment_id
