@@ -81,7 +81,9 @@ class Ids:
     """Ids of `table`'s new rows, taken from its sequence `batch` at a time per database session
     (what a sequence's own CACHE does inside PostgreSQL): a row's id is known before its INSERT,
     which can then be deferred (Statements.execute(..., defer=True)). As with CACHE, ids follow
-    the order of creation within one session only; listings order by created_at, then id.
+    the order of creation within one session only (listings order by created_at, then id), and
+    a sequence moved back (setval, sqlsequencereset, TRUNCATE ... RESTART IDENTITY) does not
+    reach the ids a session holds already: restart the processes after one.
 
     take() -> the next id on PostgreSQL, None elsewhere (SQLite: the INSERT assigns it)."""
 

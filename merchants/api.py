@@ -197,7 +197,9 @@ class CustomerPaymentActionView(CustomerPaymentView):
 
     def perform_authentication(self, request):
         authenticator = request.authenticators[0] if request.authenticators else None
-        if isinstance(authenticator, TokenAuthentication) and sql.prepared():
+        # POST only: its handlers (initiate, confirm) hand payer() to the service; any other
+        # method (GET, OPTIONS) is authenticated before its handler as usual.
+        if request.method == "POST" and isinstance(authenticator, TokenAuthentication) and sql.prepared():
             self.token_key = authenticator.key_of(request)
         if self.token_key is None:
             super().perform_authentication(request)
@@ -218,6 +220,12 @@ class CustomerPaymentActionView(CustomerPaymentView):
         super().perform_authentication(self.request)
         super().check_permissions(self.request)
         return self.request.user
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if self.token_key is not None and response.status_code < 400:
+            # A handler answered without handing payer() to the service: a bug, never an answer.
+            raise RuntimeError(f"{type(self).__name__} answered without checking the token")
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def handle_exception(self, exc):
         if self.token_key is not None:  # refused before the token was read: DRF's checks first

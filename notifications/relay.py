@@ -146,7 +146,8 @@ def together():
     """The pushes made in this block at its own transaction level go after commit in one Redis
     pipeline. A push inside a savepoint the block opened keeps its own on_commit, so that the
     savepoint's rollback drops it, as Django drops that savepoint's callbacks. Nested: the
-    outermost block sends."""
+    outermost block sends. A block left by an exception sends nothing, even if its transaction
+    commits after all (the exception caught outside it): its rows stay pending for the sweeps."""
     if getattr(_together, "batch", None) is not None:
         yield
         return

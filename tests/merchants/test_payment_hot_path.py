@@ -211,6 +211,26 @@ def test_a_token_read_with_the_payment_gives_drfs_answers_in_drfs_order_and_writ
     assert app.post(initiate, terms, format="json").json()["status"] == "pin_sent"
 
 
+def test_other_methods_on_initiate_and_confirm_authenticate_before_their_handler():
+    """Only POST reads the token with the payment: a GET or OPTIONS there is authenticated and
+    checked before its handler, as anywhere else."""
+    _, shop = make_merchant()
+    user, _, _ = make_customer(balance=300_000)
+    app = token_client(user)
+    payment_id = create(shop).json()["id"]
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    for action in ("initiate", "confirm"):
+        path = f"/api/v1/payments/{payment_id}/{action}/"
+        for method in (stranger.get, stranger.options, stranger.head):
+            response = method(path)
+            assert response.status_code == 401, (method, response.content)
+        assert stranger.get(path).json()["error"]["code"] == "authentication_failed"
+        assert app.get(path).status_code == 200
+    User.objects.filter(pk=user.pk).update(must_change_password=True)
+    assert app.get(f"/api/v1/payments/{payment_id}/initiate/").status_code == 403
+
+
 def test_a_customer_logged_in_with_a_session_pays_through_the_app_api_too():
     _, shop = make_merchant()
     user, wallet, _ = make_customer(balance=300_000)
