@@ -1,5 +1,7 @@
 """Brute-force brakes in the shared cache (Redis in production): fixed windows per key."""
 
+import hashlib
+
 from django.core.cache import cache
 
 from config.errors import DomainError
@@ -17,7 +19,10 @@ def client_ip(request) -> str:
 
 
 def _key(scope: str, ident: str) -> str:
-    return f"throttle:{scope}:{ident}"
+    # Hashed: `ident` is what a client typed (any length, any character: not a valid key for
+    # every cache), and a phone number is kept out of the cache's keys.
+    digest = hashlib.blake2b(ident.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    return f"throttle:{scope}:{digest}"
 
 
 def check(scope: str, ident: str, limit: int) -> None:
