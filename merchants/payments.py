@@ -272,7 +272,7 @@ _PAYMENT = sql.Columns(PaymentRequest, "p")
 _MERCHANT = sql.Columns(Merchant, "m")
 _WALLET = sql.Columns(Account, "w")
 _PREFERENCES = notification_selectors.preference_columns("np")
-_ITEM_FIELDS = ("id", "kind", "name", "quantity", "unit_price", "tax_rate_bp")
+_ITEM = sql.Columns(LineItem, "i")  # its columns come as one JSON array per item
 _TOKEN_JOIN = ' JOIN authtoken_token t ON t."key" = $2 JOIN wallet_user u ON u."id" = t."user_id"'
 
 
@@ -282,7 +282,7 @@ def _locked_sql(*, payer: str = "$2", token: bool = False, tariff: bool = False)
     row without such a token); with `tariff`, last the merchant's tariff in force at $3."""
     return (
         f"SELECT {auth.TOKEN_USER_SQL + ', ' if token else ''}{_PAYMENT.sql}, {_MERCHANT.sql},"
-        " (SELECT json_agg(json_build_array(" + ", ".join(f'i."{f}"' for f in _ITEM_FIELDS) + ")"
+        f" (SELECT json_agg(json_build_array({_ITEM.sql})"
         ' ORDER BY i."id") FROM merchants_lineitem i WHERE i."payment_id" = p."id"),'
         f" {_WALLET.sql}, {_PREFERENCES.sql}{', ' + _TARIFF if tariff else ''}"
         ' FROM merchants_paymentrequest p JOIN merchants_merchant m ON m."id" = p."merchant_id"'
@@ -417,13 +417,7 @@ def _locked_for(public_id: str, payer, quoted_at=None):
     items = row[m]
     if isinstance(items, str):
         items = json.loads(items)
-    _set_items(
-        payment,
-        [
-            LineItem(payment_id=payment.pk, **dict(zip(_ITEM_FIELDS, item, strict=True)))
-            for item in items or []
-        ],
-    )
+    _set_items(payment, [_ITEM.build(item) for item in items or []])
     w = m + 1 + len(_WALLET)
     wallet = _WALLET.build(row[m + 1 : w]) if row[m + 1] is not None else None
     preferences = None
