@@ -117,7 +117,7 @@ def hand_over(kind: str, ids: Iterable[int]) -> int:
     if lists is None:
         return _publisher(kind)(ids)
     client, queue = lists
-    return _push([(client, urgent_key(queue), [f"{kind}:{pk}" for pk in ids])])
+    return push([(client, urgent_key(queue), [f"{kind}:{pk}" for pk in ids])])
 
 
 def hand_over_on_commit(kind: str, ids: list[int]) -> None:
@@ -157,7 +157,7 @@ def together():
     finally:
         _together.batch = None
     if batch[1]:  # the block ended without an error: its pushes go with the transaction's commit
-        transaction.on_commit(partial(_push, batch[1]), robust=True)
+        transaction.on_commit(partial(push, batch[1]), robust=True)
 
 
 def push_on_commit(client, key: str, values: list) -> None:
@@ -167,18 +167,19 @@ def push_on_commit(client, key: str, values: list) -> None:
     if batch is not None and batch[0] == _level():
         batch[1].append((client, key, values))
     else:
-        transaction.on_commit(partial(_push, [(client, key, values)]), robust=True)
+        transaction.on_commit(partial(push, [(client, key, values)]), robust=True)
 
 
-def _push(pushes: list) -> int:
-    """The pushes in one round trip; how many values went. With Redis unreachable it logs and
-    returns 0: the rows stay pending for the sweeps."""
+def push(pushes: list) -> int:
+    """RPUSHes now, [(client, key, values), ...] in one round trip (one client: route()'s);
+    how many values went. With Redis unreachable it logs and returns 0: the rows stay pending
+    for the sweeps."""
     try:
         if len(pushes) == 1:
             client, key, values = pushes[0]
             client.rpush(key, *values)
         else:
-            pipeline = pushes[0][0].pipeline(transaction=False)  # one client: route()'s
+            pipeline = pushes[0][0].pipeline(transaction=False)
             for _client, key, values in pushes:
                 pipeline.rpush(key, *values)
             pipeline.execute()

@@ -250,7 +250,7 @@ def mark_ready(notification_ids: Iterable[int]) -> int:
     """Queues the rows for the next dispatch_ready; returns how many. With Redis unreachable it
     logs: the rows stay pending and resend_unsent enqueues them later."""
     client, queue = relay.route() or (relay.redis_client(), None)
-    return relay._push([(client, _ready_key(queue), list(notification_ids))])
+    return relay.push([(client, _ready_key(queue), list(notification_ids))])
 
 
 def dispatch_ready(*, limit: int = 5_000, batch: int = 20) -> int:

@@ -22,22 +22,25 @@ OLD = {
 }
 
 
-def indexes() -> set[str]:
+def names(sql: str) -> set[str]:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'merchants_paymentrequest'"
-            " AND indexname IN (SELECT indexrelid::regclass::text FROM pg_index WHERE indisvalid)"
-        )
+        cursor.execute(sql)
         return {name for (name,) in cursor.fetchall()}
+
+
+def indexes() -> set[str]:
+    """The payments table's valid indexes (a failed concurrent build leaves an invalid one)."""
+    return names(
+        "SELECT indexrelid::regclass::text FROM pg_index"
+        " WHERE indrelid = 'merchants_paymentrequest'::regclass AND indisvalid"
+    )
 
 
 def unique_constraints() -> set[str]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname FROM pg_constraint WHERE conrelid = 'merchants_paymentrequest'::regclass"
-            " AND contype = 'u'"
-        )
-        return {name for (name,) in cursor.fetchall()}
+    return names(
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'merchants_paymentrequest'::regclass"
+        " AND contype = 'u'"
+    )
 
 
 def test_the_payment_index_migration_goes_back_and_forth_concurrently():

@@ -1,15 +1,17 @@
 """Customer accounts: registration with an SMS PIN, PIN rules, passwords, tiers and limits,
 lifecycle (blocked, closed, inactive), and one customer never seeing another's data."""
 
+import warnings
 from datetime import timedelta
 
 import pytest
+from django.core.cache.backends.base import CacheKeyWarning
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tests.factories import MerchantAccountFactory, fund, pin_sent_to
-from wallet import customers, errors, ledger, pins
+from wallet import customers, errors, ledger, pins, throttle
 from wallet.models import Account, PhonePin, Tier, User
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -448,6 +450,18 @@ def test_login_is_throttled_per_phone_after_repeated_failures():
         "/api/v1/auth/token/", {"phone": str(user.phone), "password": PASSWORD}, format="json"
     )
     assert blocked.status_code == 429 and blocked.json()["error"]["code"] == "throttled"
+
+
+def test_login_throttle_keys_are_short_and_hold_no_phone_whatever_was_typed():
+    """The brake counts per typed phone: any text (control characters, spaces, any letters) makes
+    a valid cache key, and no phone number is kept in one."""
+    typed = "064\x07Ð屻 555 0701"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheKeyWarning)  # memcached would refuse such a key
+        response = APIClient().post("/api/v1/auth/token/", {"phone": typed, "password": "x"}, format="json")
+    assert 400 <= response.status_code < 500, response.content
+    key = throttle._key("login-phone", "+381645550701")
+    assert len(key) < 64 and "645550701" not in key
 
 
 def test_a_customer_on_a_temporary_password_can_only_change_it():
