@@ -556,6 +556,13 @@ def confirm_payment(
             payment, wallet, preferences, _, payer = _locked_for_payer(public_id, payer, hide_others)
             if payment.payer_id != payer.pk:
                 raise WrongPayer()
+            # Before the PIN: a retry of a confirm that committed (its answer lost) meets the paid
+            # payment, not the PIN it used up; and a merchant suspended since the PIN was sent is
+            # paid nothing (initiate checks the same).
+            if not payment.is_open:
+                raise PaymentNotOpen(status=payment.status)
+            if payment.merchant.status != Merchant.Status.ACTIVE:
+                raise MerchantNotActive()
             error = pins.use_pin(user=payer, purpose=PIN_PURPOSE, subject=_pin_subject(payment), pin=pin)
             if error is None:
                 now = timezone.now()
@@ -585,10 +592,9 @@ def _settle(payment: PaymentRequest, *, payer, wallet, reference: str, now, pref
     succeeds, the merchant's webhook and the customer's receipt go out. Under the payment's lock."""
     merchant = payment.merchant
     fee_revenue = wallet_services.system_account_id("fee_revenue", payment.currency)
-    legs = [
-        (wallet.pk, -payment.total_for_payer),
-        (merchant.account_id, payment.amount - payment.merchant_fee),
-    ]
+    legs = [(wallet.pk, -payment.total_for_payer)]
+    if payment.amount > payment.merchant_fee:  # a fee capped at the amount leaves the merchant nothing
+        legs.append((merchant.account_id, payment.amount - payment.merchant_fee))
     if payment.payer_fee + payment.merchant_fee:
         legs.append((fee_revenue, payment.payer_fee + payment.merchant_fee))
     posted = ledger.post(
@@ -734,7 +740,8 @@ def refund_payment(
         wallet = selectors.wallet_of(payment.payer, payment.currency)
         posted = ledger.post(
             kind="refund",
-            reference=f"refund:{payment.public_id}:{key}",
+            # Hashed: an Idempotency-Key may be 255 characters, a ledger reference at most 128.
+            reference=f"refund:{payment.public_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}",
             currency=payment.currency,
             legs=[(payment.merchant.account_id, -amount), (wallet.pk, amount)],
             memo=f"Refund {payment.merchant.legal_name[:100]} order {payment.order_id}",

@@ -18,6 +18,7 @@ from wallet import ledger, pins, selectors
 from wallet.models import Posting
 
 from . import payments, services
+from .errors import PaymentNotOpen
 from .models import MerchantMember, PaymentRequest
 
 # --- checkout -----------------------------------------------------------------------------------
@@ -91,6 +92,8 @@ def confirm(request, public_id: str):
         except pins.PinLocked as exc:
             messages.error(request, exc.message)
             return redirect("merchants:checkout", public_id=public_id)
+        except PaymentNotOpen:  # a double submission: the first paid it (the receipt) or it ended
+            return redirect("merchants:confirm", public_id=public_id)
         except DomainError as exc:
             error = exc.message
         else:

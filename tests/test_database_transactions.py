@@ -4,7 +4,7 @@ all or nothing: committed whole, or rolled back whole on any error (a deferred w
 savepoints included, with the connection usable after."""
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from config.prepared import Ids, Statements
@@ -92,6 +92,18 @@ def test_a_deferred_write_in_a_rolled_back_savepoint_is_undone(probe):
             raise ValueError
         PROBE.execute(cursor, "probe_insert", [3], defer=True)
     assert rows() == [1, 3]
+
+
+def test_a_statement_that_cannot_be_built_leaves_the_deferred_writes_to_commit(probe):
+    """psycopg2 refuses a value it cannot send before anything is sent; a caller that handles
+    that error and commits still commits the writes deferred before it."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        PROBE.execute(cursor, "probe_insert", [5], defer=True)
+        with pytest.raises(ProgrammingError):
+            cursor.execute("SELECT %s", [object()])  # can't adapt type 'object'
+        PROBE.execute(cursor, "probe_insert", [6], defer=True)
+    assert rows() == [5, 6]
+    assert idle()
 
 
 def test_a_deferred_constraint_broken_at_commit_rolls_back_and_the_connection_works_on(probe):

@@ -121,10 +121,11 @@ class Cursor(extensions.cursor):
         if conn._transactions:
             if self.name is not None:  # psycopg2 wraps the query in a DECLARE: nothing can go with it
                 conn.flush()
-            else:
-                prefix = conn.pending()
-                if prefix:
-                    return super().execute(prefix + self.mogrify(query, vars))
+            elif conn._deferred or conn.get_transaction_status() == _IDLE:
+                # The statement is built first: a value that cannot be sent (an error the caller
+                # may catch) must leave the deferred writes pending, not take them unsent.
+                statement = self.mogrify(query, vars)
+                return super().execute(conn.pending() + statement)
         return super().execute(query, vars)
 
     def executemany(self, query, vars_list):

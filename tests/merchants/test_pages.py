@@ -91,6 +91,29 @@ def test_paying_on_the_portal_needs_the_terms_then_the_pin_and_shows_a_full_rece
         assert field in email.body
 
 
+def test_a_pin_submitted_twice_at_once_on_the_page_leads_the_second_to_the_receipt(monkeypatch):
+    """Both submissions read the payment waiting for its PIN; the first pays it, the second
+    meets the paid payment under the lock and goes on to the receipt, not to an error."""
+    from merchants import views
+
+    _, shop = make_merchant()
+    user, wallet, _ = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    browser = logged_in(user)
+    browser.post(f"/pay/{payment_id}/", {"terms": "1"})
+    pin = pin_sent_to(user.phone)
+    stale = PaymentRequest.objects.select_related("merchant").get(public_id=payment_id)  # pin_sent
+    assert browser.post(f"/pay/{payment_id}/confirm/", {"pin": pin})["Location"].endswith("/receipt/")
+    monkeypatch.setattr(views, "_payment", lambda public_id: stale)  # what the second one read
+
+    second = browser.post(f"/pay/{payment_id}/confirm/", {"pin": pin})
+
+    monkeypatch.undo()
+    assert second.status_code == 302 and second["Location"] == f"/pay/{payment_id}/confirm/"
+    assert browser.get(second["Location"])["Location"] == f"/pay/{payment_id}/receipt/"
+    assert ledger.balance(wallet) == 50_000
+
+
 def test_a_failed_payment_email_does_not_say_why():
     _, shop = make_merchant()
     user, _, app = make_customer(balance=300_000)

@@ -75,7 +75,7 @@ def test_a_failure_after_the_pin_check_leaves_the_pin_usable_and_the_payment_unp
     device.refresh_from_db()
     assert device.token is None  # used once, now
     again = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
-    assert again.json()["error"]["code"] == "pin_expired"
+    assert again.json()["error"]["code"] == "payment_not_open"  # paid already: told so, not "PIN expired"
     assert ledger.balance(wallet) == 50_000 and ledger.balance(merchant.account) == 250_000
     assert books_clean()
 

@@ -139,6 +139,66 @@ def test_the_merchants_commission_in_force_at_initiate_is_kept_from_its_credit()
     assert books_clean()
 
 
+def test_a_merchant_fee_capped_at_the_amount_pays_the_whole_amount_to_fee_revenue():
+    """A fixed commission above a small payment is capped at its amount: the merchant's credit is
+    zero, so the entry has no merchant leg (a zero leg would refuse the entry after the PIN)."""
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    publish_tariff(payments.service_code(merchant), fixed_fee=50_000, bearer="payee")
+    fee_revenue = wallet_services.system_account_id("fee_revenue", "RSD")
+    revenue_before = ledger.balance(fee_revenue)
+    small = order(
+        amount=20_000, items=[{"name": "Bookmark", "quantity": 1, "unit_price": 20_000}], shipping=0
+    )
+
+    paid = pay(app, user, create(shop, small).json()["id"])
+
+    assert paid.status_code == 200, paid.content
+    assert paid.json()["status"] == "succeeded" and paid.json()["merchant_fee"] == 20_000
+    assert ledger.balance(wallet) == 280_000 and ledger.balance(merchant.account) == 0
+    assert ledger.balance(fee_revenue) == revenue_before + 20_000
+    assert books_clean()
+
+
+def test_a_confirm_retried_after_it_paid_is_told_the_payment_is_paid_not_that_the_pin_expired():
+    """The customer's app lost the first answer and sends the same PIN again: nothing moves twice,
+    and the answer says the payment succeeded (409 payment_not_open, status succeeded)."""
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    pin = pin_sent_to(user.phone)
+    first = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
+
+    again = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
+
+    assert first.status_code == 200 and first.json()["status"] == "succeeded"
+    assert again.status_code == 409, again.content
+    assert (
+        again.json()["error"]["code"] == "payment_not_open" and again.json()["error"]["status"] == "succeeded"
+    )
+    assert ledger.balance(wallet) == 50_000 and ledger.balance(merchant.account) == 250_000
+    assert books_clean()
+
+
+def test_a_merchant_suspended_after_the_pin_was_sent_is_not_paid_and_the_pin_stays_unused():
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    pin = pin_sent_to(user.phone)
+    Merchant.objects.filter(pk=merchant.pk).update(status=Merchant.Status.SUSPENDED)
+
+    response = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
+
+    assert response.status_code in (403, 409, 422), response.content
+    assert response.json()["error"]["code"] == "merchant_not_active"
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "pin_sent"
+    assert PhonePin.objects.get(user=user, purpose=payments.PIN_PURPOSE).token is not None  # not used
+    assert ledger.balance(wallet) == 300_000 and ledger.balance(merchant.account) == 0
+    assert books_clean()
+
+
 def test_the_same_order_id_replays_the_first_payment_and_other_content_is_refused():
     _, shop = make_merchant()
     first = create(shop, key="k1")
@@ -379,6 +439,25 @@ def test_twenty_concurrent_confirms_of_one_payment_debit_once():
     assert Counter(results)["ok"] == 1, results
     assert ledger.balance(wallet) == 50_000 and ledger.balance(merchant.account) == 250_000
     assert WebhookEvent.objects.filter(type="payment.succeeded").count() == 1
+    assert books_clean()
+
+
+def test_a_refund_under_the_longest_idempotency_key_is_made_once():
+    """Idempotency-Key takes up to 255 characters; the ledger's reference (at most 128) holds
+    the key's hash, so a long key refunds and its replay answers the same refund."""
+    merchant, shop = make_merchant()
+    user, wallet, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    pay(app, user, payment_id)
+    url = f"/api/merchant/v1/payments/{payment_id}/refunds/"
+    key = "r" * 255
+
+    first = shop.post(url, {"amount": 100_000}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    replay = shop.post(url, {"amount": 100_000}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+
+    assert first.status_code == 201, first.content
+    assert replay.json() == first.json()
+    assert ledger.balance(wallet) == 150_000 and ledger.balance(merchant.account) == 150_000
     assert books_clean()
 
 
