@@ -97,6 +97,16 @@ def pay(customer_client, user, payment_id):
     )
 
 
+def initiated(shop, customer_client, user) -> tuple[str, str]:
+    """A new payment the customer has pressed pay on: its id and the PIN sent by SMS."""
+    payment_id = create(shop).json()["id"]
+    response = customer_client.post(
+        f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return payment_id, pin_sent_to(user.phone)
+
+
 def test_a_customer_pays_with_the_sms_pin_and_the_merchant_is_credited_and_told():
     merchant, shop = make_merchant()
     user, wallet, app = make_customer(balance=300_000)
@@ -165,9 +175,7 @@ def test_a_confirm_retried_after_it_paid_is_told_the_payment_is_paid_not_that_th
     and the answer says the payment succeeded (409 payment_not_open, status succeeded)."""
     merchant, shop = make_merchant()
     user, wallet, app = make_customer(balance=300_000)
-    payment_id = create(shop).json()["id"]
-    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
-    pin = pin_sent_to(user.phone)
+    payment_id, pin = initiated(shop, app, user)
     first = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
 
     again = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
@@ -184,9 +192,7 @@ def test_a_confirm_retried_after_it_paid_is_told_the_payment_is_paid_not_that_th
 def test_a_merchant_suspended_after_the_pin_was_sent_is_not_paid_and_the_pin_stays_unused():
     merchant, shop = make_merchant()
     user, wallet, app = make_customer(balance=300_000)
-    payment_id = create(shop).json()["id"]
-    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
-    pin = pin_sent_to(user.phone)
+    payment_id, pin = initiated(shop, app, user)
     Merchant.objects.filter(pk=merchant.pk).update(status=Merchant.Status.SUSPENDED)
 
     response = app.post(f"/api/v1/payments/{payment_id}/confirm/", {"pin": pin}, format="json")
@@ -413,9 +419,7 @@ def test_a_cancelled_request_cannot_be_paid():
 def test_twenty_concurrent_confirms_of_one_payment_debit_once():
     merchant, shop = make_merchant()
     user, wallet, app = make_customer(balance=300_000)
-    payment_id = create(shop).json()["id"]
-    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
-    pin = pin_sent_to(user.phone)
+    payment_id, pin = initiated(shop, app, user)
     payment = PaymentRequest.objects.get(public_id=payment_id)
     barrier = threading.Barrier(20)
     results = []
