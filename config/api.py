@@ -167,6 +167,15 @@ class NewestFirstPagination(CursorPagination):
     max_page_size = 200
     page_size_query_param = "page_size"
 
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        # The position is an id: anything else is a cursor this API never made, refused as DRF
+        # refuses an undecodable one (404), not left to fail in the query (a 500).
+        position = cursor.position if cursor is not None else None
+        if position is not None and not (position.isascii() and position.isdigit()):
+            raise exceptions.NotFound(self.invalid_cursor_message)
+        return cursor
+
 
 class JsonNegotiation(DefaultContentNegotiation):
     """DRF's negotiation, with a short way for what nearly every request sends: no Accept header,

@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -170,6 +171,13 @@ def validate_webhook_url(url: str) -> None:
         ) from None
     if len(url) > 500:
         raise InvalidMerchantData(fields={"webhook_url": ["At most 500 characters."]})
+    try:
+        urlsplit(url).port  # noqa: B018 - Django's validator lets a port over 65535 through
+    except ValueError:
+        raise InvalidMerchantData(
+            "The webhook URL's port must be a number up to 65535.",
+            fields={"webhook_url": ["Not a valid port."]},
+        ) from None
 
 
 @transaction.atomic

@@ -245,10 +245,13 @@ def merchant_webhooks(request):
     if request.method == "POST":
         delivery_id = request.POST.get("delivery", "")
         owned = webhooks.deliveries_for(merchant.owner_key).filter(
-            pk=delivery_id if delivery_id.isdigit() else 0
+            pk=delivery_id if delivery_id.isascii() and delivery_id.isdigit() else 0  # not "²"
         )
         if not owned.exists():
             raise Http404
+        if not merchant.webhook_url:
+            messages.error(request, _("Set a webhook URL first: events are not sent without one."))
+            return redirect("merchants:webhooks")
         webhooks.resend(
             delivery_id=int(delivery_id),
             owner=merchant.owner_key,

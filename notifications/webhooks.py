@@ -296,6 +296,9 @@ def _post(claim: _Claim) -> _Result:
         error = f"timed out after {timeout:g} s"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - recorded as a failed attempt, never a delivery stuck in its claim
+        log.exception("webhook delivery %s: unexpected error", claim.delivery_id)
+        error = f"{type(exc).__name__}: {exc}"
     duration_ms = int((time.monotonic() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
     if status_code is not None and not ok:
@@ -320,11 +323,15 @@ def _refusal(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "refused: not an http(s) URL"
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or over 65535
+        return "refused: not a valid port"
     if settings.WEBHOOK_REQUIRE_HTTPS and parts.scheme != "https":
         return "refused: the webhook URL must be https://"
     if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
         except (OSError, UnicodeError) as exc:
             return f"cannot resolve {parts.hostname}: {exc}"
         for *_, sockaddr in infos:

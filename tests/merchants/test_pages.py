@@ -191,6 +191,35 @@ def test_merchant_can_resend_its_own_webhook_but_not_anothers():
     assert "payment.cancelled" in logged_in(member).get("/merchant/webhooks/").content.decode()
 
 
+def test_send_again_without_a_webhook_url_says_to_set_one_and_sends_nothing():
+    merchant, shop = make_merchant(webhook_url="https://shop.example/hooks")
+    payment_id = create(shop).json()["id"]
+    shop.post(f"/api/merchant/v1/payments/{payment_id}/cancel/")
+    services.set_webhook(merchant=merchant, url="")  # webhooks off: the pending delivery fails
+    member = UserFactory()
+    services.add_member(merchant=merchant, user=member)
+    delivery = WebhookDelivery.objects.get(event__owner=merchant.owner_key)
+    browser = logged_in(member)
+
+    response = browser.post("/merchant/webhooks/", {"delivery": delivery.pk}, follow=True)
+    superscript = browser.post("/merchant/webhooks/", {"delivery": "²"})
+
+    assert response.status_code == 200 and "Set a webhook URL first" in response.content.decode()
+    assert "Send again" not in response.content.decode()
+    assert WebhookDelivery.objects.filter(event__owner=merchant.owner_key).count() == 1
+    assert superscript.status_code == 404
+
+
+def test_a_webhook_port_over_65535_is_a_form_error():
+    merchant, _ = make_merchant()
+    member = UserFactory()
+    services.add_member(merchant=merchant, user=member)
+    page = logged_in(member).post("/merchant/settings/", {"webhook_url": "https://shop.example:99999/h"})
+    assert page.status_code == 200 and "port must be a number up to 65535" in page.content.decode()
+    merchant.refresh_from_db()
+    assert merchant.webhook_url == ""
+
+
 def test_webhook_url_must_be_a_url():
     merchant, _ = make_merchant()
     member = UserFactory()

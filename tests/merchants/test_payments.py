@@ -1,6 +1,7 @@
 """Merchant payments end to end through the merchant API and the customer's app API: PIN rules,
 expiry, concurrency, refunds, isolation between merchants, and the books after each."""
 
+import base64
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -544,6 +545,21 @@ def test_a_merchant_can_neither_see_nor_refund_another_merchants_payment():
     assert other_shop.post(f"/api/merchant/v1/payments/{payment_id}/cancel/").status_code == 404
     assert other_shop.get("/api/merchant/v1/payments/").json()["results"] == []
     assert PaymentRequest.objects.get(public_id=payment_id).refunded_amount == 0
+
+
+def test_the_list_pages_newest_first_by_cursor_and_refuses_a_cursor_it_never_made():
+    _, shop = make_merchant()
+    ids = [create(shop, order(order_id=f"L-{n}")).json()["id"] for n in range(3)]
+
+    first = shop.get("/api/merchant/v1/payments/?page_size=2").json()
+    second = shop.get(first["next"]).json()
+    forged = shop.get("/api/merchant/v1/payments/?cursor=" + base64.b64encode(b"p=abc").decode())
+    garbage = shop.get("/api/merchant/v1/payments/?cursor=%C4%8D")  # "č": not base64 at all
+
+    assert [p["id"] for p in first["results"]] == ids[:0:-1]
+    assert [p["id"] for p in second["results"]] == ids[:1] and second["next"] is None
+    for response in (forged, garbage):
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
 def test_another_customer_cannot_take_over_a_payment_in_progress():

@@ -686,6 +686,22 @@ def test_production_posts_only_to_https_and_public_addresses(merchant, secret, s
     assert merchant.received == []
 
 
+@pytest.mark.django_db
+def test_a_url_with_a_port_over_65535_is_a_failed_attempt_not_a_delivery_stuck_in_its_claim(secret, settings):
+    """Django's URL validator lets https://host:99999/ through; reading its port raises. With
+    private addresses refused (production) that escaped deliver(): no attempt was recorded and
+    the sweep claimed the delivery again every 90 s, for ever."""
+    settings.WEBHOOK_REQUIRE_HTTPS, settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False, False
+    delivery = delivery_of(payment_event("https://shop.example:99999/hooks", secret))
+
+    assert webhooks.deliver(delivery_id=delivery.pk) == "retry"
+
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert not attempt.ok and attempt.error == "refused: not a valid port"
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.attempts == 1 and not delivery.claim
+
+
 # --- reads, the sweep, the command, the admin ------------------------------------------------------
 
 
