@@ -161,6 +161,16 @@ def authenticate_key(secret: str) -> ApiKey | None:
 # --- webhooks ---------------------------------------------------------------------------------------
 
 
+def webhook_target(owner: str) -> tuple[str, str] | None:
+    """The merchant's webhook URL and secret now, by its owner key ("merchant:<id>"); None for
+    an owner that is no merchant (notifications.webhooks.register_targets)."""
+    prefix, _, pk = owner.partition(":")
+    if prefix != "merchant" or not (pk.isascii() and pk.isdigit()):
+        return None
+    found = Merchant.objects.filter(pk=int(pk)).values_list("webhook_url", "webhook_secret").first()
+    return (found[0], found[1]) if found else None
+
+
 def validate_webhook_url(url: str) -> None:
     try:
         URLValidator(schemes=["https"] if settings.PRODUCTION else ["https", "http"])(url)

@@ -171,11 +171,20 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return request.user.has_perm("notifications.resend_webhook")
 
     def _resend(self, request, deliveries):
-        done = 0
+        done = off = 0
         for delivery in deliveries:
-            webhooks.resend(delivery_id=delivery.pk, manual=True)
+            # To the owner's URL now, signed with its secret now (a rotation or a new URL since).
+            url, secret = webhooks.current_target(delivery.event.owner) or (None, None)
+            if url == "":
+                off += 1
+                continue
+            webhooks.resend(delivery_id=delivery.pk, manual=True, url=url, secret=secret)
             done += 1
         self.message_user(request, f"Re-sending {done} webhook delivery(ies).", messages.SUCCESS)
+        if off:
+            self.message_user(
+                request, f"{off} not re-sent: their owner has no webhook URL now.", messages.WARNING
+            )
 
 
 @admin.register(WebhookEvent)

@@ -487,6 +487,23 @@ def resend(
     return target
 
 
+# The owners' current URL and secret, looked up by the app that keeps them (merchants registers
+# its lookup at start-up: notifications knows no merchants). A staff re-send uses them, as a
+# merchant's own re-send does: a finished delivery keeps the URL and secret of its time.
+_current_targets = None
+
+
+def register_targets(lookup) -> None:
+    """`lookup(owner)` -> (url, secret) now, ("", "") if the owner's webhooks are off, or None
+    for an owner it does not know."""
+    global _current_targets
+    _current_targets = lookup
+
+
+def current_target(owner: str) -> tuple[str, str] | None:
+    return _current_targets(owner) if _current_targets is not None else None
+
+
 def retarget(*, owner: str, url: str, secret: str) -> int:
     """The owner's webhook URL or secret changed: its pending deliveries go to `url`, signed with
     `secret` (an attempt under way finishes with the old ones). Those whose URL changed are due

@@ -792,6 +792,34 @@ def test_staffs_resend_action_posts_the_event_again(
     assert [d.attempts_made.get().manual for d in WebhookDelivery.objects.order_by("id")] == [False, True]
 
 
+@pytest.mark.django_db
+def test_staffs_resend_goes_to_the_merchants_url_and_secret_now_and_not_when_it_has_none(
+    client, merchant, secret
+):
+    """A failed delivery keeps the URL and secret of its time; the merchant has since moved its
+    endpoint and rotated its secret. Staff's re-send follows the merchant, as its own does."""
+    from merchants.models import Merchant
+    from tests.merchants.test_payments import make_merchant
+
+    shop, _ = make_merchant(webhook_url="https://old.example/hooks")
+    old = delivery_of(payment_event("https://old.example/hooks", secret, owner=shop.owner_key))
+    WebhookDelivery.objects.filter(pk=old.pk).update(status="failed", next_attempt_at=None, attempts=10)
+    rotated = webhooks.generate_secret()
+    Merchant.objects.filter(pk=shop.pk).update(webhook_url=merchant.url, webhook_secret=rotated)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    action = {"action": "resend", "_selected_action": [old.pk]}
+
+    client.post("/admin/notifications/webhookdelivery/", action)
+    assert webhooks.deliver_due(now=timezone.now(), sync=True) == 1
+    [request] = merchant.received
+    Webhook(rotated).verify(request.body, request.headers)
+
+    Merchant.objects.filter(pk=shop.pk).update(webhook_url="", webhook_secret="")
+    page = client.post("/admin/notifications/webhookdelivery/", action, follow=True).content.decode()
+    assert "no webhook URL now" in page
+    assert WebhookDelivery.objects.filter(event=old.event).count() == 2  # no third
+
+
 # --- the merchant's documentation ------------------------------------------------------------------
 
 
