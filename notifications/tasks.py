@@ -3,8 +3,18 @@ All are idempotent and acknowledged late, so a worker killed mid-task hands the 
 worker."""
 
 from celery import shared_task
+from django.conf import settings
 
 from . import relay, services, webhooks
+
+# The HTTP client's timeout bounds each read, not the whole answer: a merchant's server that
+# sends its answer a byte at a time would hold a worker for as long as it liked, and outlive the
+# attempt's lease (so that a second worker posted the event again). These limits bound the whole
+# attempt, inside the lease (settings: lease > 3 x timeout): at the soft one the POST stops and a
+# failed attempt is recorded; the hard one ends the worker's process, the lease then runs out.
+# Enforced by the prefork pool, the one the workers run (docker-compose.yml).
+WEBHOOK_SOFT_LIMIT = 2 * settings.WEBHOOK_TIMEOUT_SECONDS
+WEBHOOK_HARD_LIMIT = 3 * settings.WEBHOOK_TIMEOUT_SECONDS
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -37,7 +47,9 @@ def purge_old() -> int:
     return services.purge_old()
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(
+    acks_late=True, ignore_result=True, soft_time_limit=WEBHOOK_SOFT_LIMIT, time_limit=WEBHOOK_HARD_LIMIT
+)
 def deliver_webhook(delivery_id: int) -> str:
     return webhooks.deliver(delivery_id=delivery_id)
 

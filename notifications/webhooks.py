@@ -32,6 +32,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 import requests
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -296,6 +297,8 @@ def _post(claim: _Claim) -> _Result:
         error = f"timed out after {timeout:g} s"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
+    except SoftTimeLimitExceeded:  # the task's limit on the whole attempt (notifications/tasks.py)
+        error = f"no whole answer within {time.monotonic() - started:.0f} s"
     except Exception as exc:  # noqa: BLE001 - recorded as a failed attempt, never a delivery stuck in its claim
         log.exception("webhook delivery %s: unexpected error", claim.delivery_id)
         error = f"{type(exc).__name__}: {exc}"

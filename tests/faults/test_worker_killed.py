@@ -32,7 +32,7 @@ LEASE = 7  # seconds; must stay above 3 x the worker's webhook timeout (settings
 WORKER_START = 90  # seconds at most for a worker to start and deliver (returns as soon as it has)
 
 
-def start_worker_process(broker_url: str, queue: str, name: str) -> subprocess.Popen:
+def start_worker_process(broker_url: str, queue: str, name: str, pool: str = "solo") -> subprocess.Popen:
     """`celery worker` in a process of its own, on this test's database and private broker."""
     env = {
         **os.environ,
@@ -44,7 +44,9 @@ def start_worker_process(broker_url: str, queue: str, name: str) -> subprocess.P
         "WEBHOOK_REQUIRE_HTTPS": "false",
         "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
     }
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "-Q", queue]
+    command = [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}", "-Q", queue]
+    if pool == "prefork":
+        command.append("--concurrency=1")
     command += [
         "-n",
         f"{name}@%h",

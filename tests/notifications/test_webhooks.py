@@ -48,8 +48,9 @@ class Received:
 class MerchantServer:
     """A shop's webhook endpoint: records every request and answers as told. Modes: "ok" (200),
     "error" (500), "timeout" (sleeps past the client's timeout), "close" (drops the connection
-    without an answer), "redirect" (302), "slow" (200 after `slow_seconds`). `script` holds modes
-    for the next requests, one each; `mode` answers the rest."""
+    without an answer), "redirect" (302), "slow" (200 after `slow_seconds`), "drip" (a 200 whose
+    headers come a byte every 0.2 s for `slow_seconds`). `script` holds modes for the next requests,
+    one each; `mode` answers the rest."""
 
     def __init__(self):
         self.mode = "ok"
@@ -89,7 +90,7 @@ class MerchantServer:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 mode = server._next_mode()
-                answer = {"ok": 200, "slow": 200, "error": 500, "redirect": 302}.get(mode)
+                answer = {"ok": 200, "slow": 200, "drip": 200, "error": 500, "redirect": 302}.get(mode)
                 with server._lock:
                     server._received.append(Received(self.path, dict(self.headers), body, answer))
                 if mode == "close":
@@ -101,6 +102,18 @@ class MerchantServer:
                     return
                 if mode == "slow":
                     time.sleep(server.slow_seconds)
+                if mode == "drip":  # every read of the client's gets a byte well within its timeout
+                    until = time.monotonic() + server.slow_seconds
+                    try:
+                        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+                        while time.monotonic() < until:
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    except OSError:
+                        pass
+                    self.close_connection = True
+                    return
                 payload = server.answer_body if answer == 200 else b"boom"
                 try:
                     self.send_response(answer)
