@@ -210,22 +210,17 @@ def test_send_again_without_a_webhook_url_says_to_set_one_and_sends_nothing():
     assert superscript.status_code == 404
 
 
-def test_a_webhook_port_over_65535_is_a_form_error():
-    merchant, _ = make_merchant()
-    member = UserFactory()
-    services.add_member(merchant=merchant, user=member)
-    page = logged_in(member).post("/merchant/settings/", {"webhook_url": "https://shop.example:99999/h"})
-    assert page.status_code == 200 and "port must be a number up to 65535" in page.content.decode()
-    merchant.refresh_from_db()
-    assert merchant.webhook_url == ""
-
-
 def test_webhook_url_must_be_a_url():
     merchant, _ = make_merchant()
     member = UserFactory()
     services.add_member(merchant=merchant, user=member)
     page = logged_in(member).post("/merchant/settings/", {"webhook_url": "not a url"})
     assert page.status_code == 200 and "https://" in page.content.decode()
+    # Django's URL validator lets a port over 65535 through; reading it later raised
+    port = logged_in(member).post("/merchant/settings/", {"webhook_url": "https://shop.example:99999/h"})
+    assert port.status_code == 200 and "port must be a number up to 65535" in port.content.decode()
+    merchant.refresh_from_db()
+    assert merchant.webhook_url == ""
     assert (
         logged_in(member).post("/merchant/settings/", {"webhook_url": "https://shop.example/w"}).status_code
         == 302
