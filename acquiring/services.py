@@ -633,7 +633,7 @@ def _refund(public_id: str, amount: int, key: str, reason: str) -> tuple[CardRef
     clearing = wallet_services.system_account_id("card_clearing", txn.currency)
     posted = ledger.post(
         kind="card_refund",
-        reference=f"card:refund:{txn.public_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}",
+        reference=ledger.keyed_reference(f"card:refund:{txn.public_id}", key),
         currency=txn.currency,
         legs=[(payable, -amount), (clearing, amount)],
         memo=f"Refund {txn.merchant.legal_name[:80]} order {txn.order_id}",

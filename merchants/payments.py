@@ -740,8 +740,7 @@ def refund_payment(
         wallet = selectors.wallet_of(payment.payer, payment.currency)
         posted = ledger.post(
             kind="refund",
-            # Hashed: an Idempotency-Key may be 255 characters, a ledger reference at most 128.
-            reference=f"refund:{payment.public_id}:{hashlib.sha256(key.encode()).hexdigest()[:32]}",
+            reference=ledger.keyed_reference(f"refund:{payment.public_id}", key),
             currency=payment.currency,
             legs=[(payment.merchant.account_id, -amount), (wallet.pk, amount)],
             memo=f"Refund {payment.merchant.legal_name[:100]} order {payment.order_id}",

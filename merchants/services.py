@@ -167,8 +167,7 @@ def webhook_target(owner: str) -> tuple[str, str] | None:
     prefix, _, pk = owner.partition(":")
     if prefix != "merchant" or not (pk.isascii() and pk.isdigit()):
         return None
-    found = Merchant.objects.filter(pk=int(pk)).values_list("webhook_url", "webhook_secret").first()
-    return (found[0], found[1]) if found else None
+    return Merchant.objects.filter(pk=int(pk)).values_list("webhook_url", "webhook_secret").first()
 
 
 def validate_webhook_url(url: str) -> None:

@@ -85,6 +85,12 @@ def _account_flags(cursor, ids: list[int]) -> dict[int, tuple[str, bool, bool]]:
     return {i: _flags[i] for i in ids}
 
 
+def keyed_reference(prefix: str, key: str) -> str:
+    """A reference for the operation a caller's Idempotency-Key names: the key's hash, for a key
+    may be 255 characters and a reference at most 128."""
+    return f"{prefix}:{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
 def fingerprint(kind: str, currency: str, legs: list[tuple[int, int]]) -> str:
     text = f"{kind}|{currency}|" + ";".join(f"{a}:{n}" for a, n in legs)
     return hashlib.sha256(text.encode()).hexdigest()
