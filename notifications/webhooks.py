@@ -38,6 +38,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from requests_hardened import Config as HardenedConfig
+from requests_hardened import HTTPSession as HardenedSession
+from requests_hardened.ip_filter import InvalidIPAddress
 from standardwebhooks import Webhook
 
 from config.prepared import Ids, Statements, as_saved
@@ -281,20 +284,23 @@ def _post(claim: _Claim) -> _Result:
     started = time.monotonic()
     status_code, excerpt, error = None, "", ""
     try:
-        with requests.Session() as session:
-            session.trust_env = False  # no proxies or ~/.netrc credentials from the environment
-            with session.post(
+        with (
+            _session() as session,
+            session.post(
                 claim.url,
                 data=claim.body.encode(),
                 headers=headers,
                 timeout=timeout,
                 allow_redirects=False,
                 stream=True,
-            ) as response:
-                status_code = response.status_code
-                excerpt = _excerpt(response)
+            ) as response,
+        ):
+            status_code = response.status_code
+            excerpt = _excerpt(response)
     except requests.Timeout:
         error = f"timed out after {timeout:g} s"
+    except InvalidIPAddress as exc:  # the host's address changed to a non-public one since _refusal
+        error = f"refused: {urlsplit(claim.url).hostname} resolves to a non-public address ({exc})"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
     except SoftTimeLimitExceeded:  # the task's limit on the whole attempt (notifications/tasks.py)
@@ -309,6 +315,27 @@ def _post(claim: _Claim) -> _Result:
     return _Result(ok=ok, status_code=status_code, response=excerpt, error=error, duration_ms=duration_ms)
 
 
+def _session() -> requests.Session:
+    """The HTTP client of one attempt. With private addresses refused (production), requests_hardened
+    looks the host up once, refuses a non-public answer and connects to that very address (the Host
+    header and the TLS server name stay the host's): a DNS answer that changes between _refusal's look-up
+    and the connection (DNS rebinding) cannot lead the POST to an internal address."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        session = requests.Session()
+    else:
+        timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+        session = HardenedSession(
+            HardenedConfig(
+                ip_filter_enable=True,
+                ip_filter_allow_loopback_ips=False,
+                never_redirect=True,
+                default_timeout=(timeout, timeout),
+            )
+        )
+    session.trust_env = False  # no proxies or ~/.netrc credentials from the environment
+    return session
+
+
 def _excerpt(response) -> str:
     """The start of the answer's body (enough for 500 characters), never the whole of it."""
     try:
@@ -320,9 +347,8 @@ def _excerpt(response) -> str:
 
 def _refusal(url: str) -> str:
     """Why a URL may not be posted to (an empty string if it may): production posts to https://
-    only, and not to loopback, private, link-local or otherwise non-public addresses. (The address
-    is looked up again by the HTTP client; WEBHOOK_ALLOW_PRIVATE_ADDRESSES is a guard against
-    mistakes and simple abuse, not against DNS rebinding.)"""
+    only, and not to loopback, private, link-local or otherwise non-public addresses (every address
+    the host has must be public). The connection itself is pinned to a checked address (_session)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "refused: not an http(s) URL"

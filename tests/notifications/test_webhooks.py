@@ -5,6 +5,7 @@ and never posted twice by two workers. A real HTTP server on 127.0.0.1 stands in
 import base64
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -713,6 +714,34 @@ def test_a_url_with_a_port_over_65535_is_a_failed_attempt_not_a_delivery_stuck_i
     assert not attempt.ok and attempt.error == "refused: not a valid port"
     delivery.refresh_from_db()
     assert delivery.status == "pending" and delivery.attempts == 1 and not delivery.claim
+
+
+@pytest.mark.django_db
+def test_a_host_rebound_to_an_internal_address_after_the_check_is_refused_not_posted_to(
+    merchant, secret, settings, monkeypatch
+):
+    """DNS rebinding: the merchant's host answers a public address to the check, then 127.0.0.1 to
+    the connection. Before, the HTTP client looked the host up again and posted to the internal
+    address; now the connection goes to an address that was itself checked."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    port = merchant.httpd.server_address[1]
+    real_getaddrinfo, answers = socket.getaddrinfo, ["93.184.215.14", "127.0.0.1"]
+
+    def rebinding(host, *args, **kwargs):
+        if host != "shop.example":
+            return real_getaddrinfo(host, *args, **kwargs)
+        address = answers.pop(0) if len(answers) > 1 else answers[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    delivery = delivery_of(payment_event(f"http://shop.example:{port}/hooks/payments", secret))
+
+    assert webhooks.deliver(delivery_id=delivery.pk) == "retry"
+
+    assert merchant.received == []
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert not attempt.ok
+    assert attempt.error == "refused: shop.example resolves to a non-public address (127.0.0.1)"
 
 
 # --- reads, the sweep, the command, the admin ------------------------------------------------------
