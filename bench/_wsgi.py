@@ -1,6 +1,7 @@
 """The application a benchmark's server (granian, bench/_common.Server) runs: config.wsgi, with
 the tasks it sends going to the run's private Celery queue (BENCH_CELERY_QUEUE), which no worker
-takes. With BENCH_SERVER_PROFILE set to a folder, each worker process cProfiles the CPU time of the
+takes; with BENCH_BARE_TRANSFER set, bench/bare_drf.py's endpoint added to the URLs. With
+BENCH_SERVER_PROFILE set to a folder, each worker process cProfiles the CPU time of the
 requests it serves into worker-<pid>.prof there, rewritten at most once a second (granian ends its workers
 without running atexit hooks, so the file is kept current instead)."""
 
@@ -12,6 +13,13 @@ from config.wsgi import application as django_application
 
 celery_app.conf.task_default_queue = os.environ["BENCH_CELERY_QUEUE"]
 application = django_application
+
+if os.environ.get("BENCH_BARE_TRANSFER"):  # bench/bare_drf.py's calibration endpoint, this run only
+    import bare_drf
+
+    import config.urls
+
+    config.urls.urlpatterns += bare_drf.urlpatterns()  # the resolver reads this very list
 
 if os.environ.get("BENCH_SERVER_PROFILE"):
     import cProfile

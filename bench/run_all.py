@@ -111,6 +111,17 @@ BENCHES = [  # in the order they run: the long ones (minutes at full size) last
         ],
         integrity="check_ledger_ok",
     ),
+    Bench(  # calibration: how the payments ratio scales on this machine
+        "bare_drf",
+        ["--rounds", "1", "--seconds", "2"],
+        [
+            Figure(
+                "bare_per_s", "bare DRF endpoint running the raw transfer, requests/s ({clients} clients)"
+            ),
+            Figure("ratio_to_raw_sql", "ratio bare DRF / raw SQL (the payments issue: about 0.26)", digits=3),
+            Figure("per_flow_of_three", "the same / 3: a flow of three bare requests", digits=3),
+        ],
+    ),
     Bench(
         "worker",
         ["--count", "200"],
