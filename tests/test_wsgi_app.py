@@ -1,0 +1,61 @@
+"""config/wsgi.py hands the HTTP server a non-streaming answer whole (one bytes string in a list),
+having closed Django's response itself, and lets a streaming one stream."""
+
+import importlib
+from io import BytesIO
+from wsgiref.util import setup_testing_defaults
+
+import django.core.wsgi
+import pytest
+from django.core.signals import request_finished
+from django.http import StreamingHttpResponse
+
+import config.wsgi
+
+
+def environ_for(path: str) -> dict:
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "wsgi.input": BytesIO(b"")}
+    setup_testing_defaults(environ)
+    environ["HTTP_HOST"] = "localhost"
+    return environ
+
+
+def test_an_answer_is_handed_over_whole_with_the_request_already_finished():
+    finished = []
+
+    def on_finished(**kwargs):
+        finished.append(True)
+
+    request_finished.connect(on_finished)
+    statuses = []
+    try:
+        body = config.wsgi.application(
+            environ_for("/api/v1/payments/pay_nothing/"), lambda s, h: statuses.append(s)
+        )
+    finally:
+        request_finished.disconnect(on_finished)
+
+    assert isinstance(body, list) and len(body) == 1
+    assert statuses == ["401 Unauthorized"] and b'"code"' in body[0]
+    assert finished == [True]  # Django's close() ran: stale database connections are closed as before
+
+
+@pytest.fixture
+def streaming_app(monkeypatch):
+    chunks = [b"order_id,amount\n", b"A-1,100\n"]
+
+    def django_app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/csv")])
+        return StreamingHttpResponse(iter(chunks))
+
+    monkeypatch.setattr(django.core.wsgi, "get_wsgi_application", lambda: django_app)
+    yield importlib.reload(config.wsgi).application
+    monkeypatch.undo()
+    importlib.reload(config.wsgi)
+
+
+def test_a_streaming_answer_still_streams(streaming_app):
+    response = streaming_app(environ_for("/merchant/export/"), lambda s, h: None)
+
+    assert isinstance(response, StreamingHttpResponse)  # not read into memory here
+    assert list(response) == [b"order_id,amount\n", b"A-1,100\n"]
