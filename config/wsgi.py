@@ -1,4 +1,5 @@
 import gc
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -13,14 +14,21 @@ def application(environ, start_response):
     (response_bytes), where an iterable answer costs it a round of calls back into Python to
     iterate and close it; about 5% of the server's CPU per payment request (bench/payments.py).
     Streaming answers (files, CSV exports) still stream. close() runs here, before the bytes go
-    out: Django's request_finished (closing stale database connections) as before."""
+    out: Django's request_finished (closing stale database connections) as before; an error in it
+    is logged, as the server did, and the answer still sent."""
     response = _django_application(environ, start_response)
     if getattr(response, "streaming", True):
         return response
     try:
-        return [response.content]
+        body = response.content
     finally:
-        response.close()
+        try:
+            response.close()
+        except Exception:  # the answer is final (a payment may be committed): it still goes out
+            logging.getLogger("django.request").exception(
+                "closing the response of %s", environ.get("PATH_INFO")
+            )
+    return [body]
 
 
 # Behind a reverse proxy (a load balancer, an ingress): the client's address and scheme come from

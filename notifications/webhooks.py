@@ -19,11 +19,9 @@ The receiver de-duplicates by the event id (the `webhook-id` header), which stay
 attempts and re-sends. Payload and headers are described in docs/merchant-integration.md.
 """
 
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from base64 import b64decode, b64encode
 from dataclasses import dataclass
@@ -38,14 +36,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
-from requests_hardened import Config as HardenedConfig
-from requests_hardened import HTTPSession as HardenedSession
-from requests_hardened.ip_filter import InvalidIPAddress
 from standardwebhooks import Webhook
 
 from config.prepared import Ids, Statements, as_saved
 
-from . import relay
+from . import egress, relay
 from .models import WebhookAttempt, WebhookDelivery, WebhookEvent
 from .services import COUNTDOWN_LIMIT_SECONDS, NOT_DUE_TOLERANCE, PUBLISH_RETRY_POLICY
 
@@ -299,8 +294,8 @@ def _post(claim: _Claim) -> _Result:
             excerpt = _excerpt(response)
     except requests.Timeout:
         error = f"timed out after {timeout:g} s"
-    except InvalidIPAddress as exc:  # the host's address changed to a non-public one since _refusal
-        error = f"refused: {urlsplit(claim.url).hostname} resolves to a non-public address ({exc})"
+    except egress.NonPublicAddress as exc:  # its DNS answer changed since _refusal looked
+        error = f"refused: {exc}"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
     except SoftTimeLimitExceeded:  # the task's limit on the whole attempt (notifications/tasks.py)
@@ -316,24 +311,13 @@ def _post(claim: _Claim) -> _Result:
 
 
 def _session() -> requests.Session:
-    """The HTTP client of one attempt. With private addresses refused (production), requests_hardened
-    looks the host up once, refuses a non-public answer and connects to that very address (the Host
-    header and the TLS server name stay the host's): a DNS answer that changes between _refusal's look-up
-    and the connection (DNS rebinding) cannot lead the POST to an internal address."""
+    """The HTTP client of one attempt: in production (private addresses refused) one whose
+    connections go only to addresses checked as public on the connection itself (egress)."""
     if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         session = requests.Session()
-    else:
-        timeout = settings.WEBHOOK_TIMEOUT_SECONDS
-        session = HardenedSession(
-            HardenedConfig(
-                ip_filter_enable=True,
-                ip_filter_allow_loopback_ips=False,
-                never_redirect=True,
-                default_timeout=(timeout, timeout),
-            )
-        )
-    session.trust_env = False  # no proxies or ~/.netrc credentials from the environment
-    return session
+        session.trust_env = False  # no proxies or ~/.netrc credentials from the environment
+        return session
+    return egress.public_only_session()
 
 
 def _excerpt(response) -> str:
@@ -348,7 +332,7 @@ def _excerpt(response) -> str:
 def _refusal(url: str) -> str:
     """Why a URL may not be posted to (an empty string if it may): production posts to https://
     only, and not to loopback, private, link-local or otherwise non-public addresses (every address
-    the host has must be public). The connection itself is pinned to a checked address (_session)."""
+    the host has must be public). The connection itself is made to checked addresses (egress)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "refused: not an http(s) URL"
@@ -360,15 +344,11 @@ def _refusal(url: str) -> str:
         return "refused: the webhook URL must be https://"
     if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         try:
-            infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
+            egress.public_addresses(parts.hostname, port or 443)
+        except egress.NonPublicAddress as exc:
+            return f"refused: {exc}"
         except (OSError, UnicodeError) as exc:
             return f"cannot resolve {parts.hostname}: {exc}"
-        for *_, sockaddr in infos:
-            address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
-            if address.version == 6 and address.ipv4_mapped:
-                address = address.ipv4_mapped
-            if not address.is_global:
-                return f"refused: {parts.hostname} resolves to a non-public address ({address})"
     return ""
 
 

@@ -8,7 +8,7 @@ from wsgiref.util import setup_testing_defaults
 import django.core.wsgi
 import pytest
 from django.core.signals import request_finished
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 
 import config.wsgi
 
@@ -20,6 +20,7 @@ def environ_for(path: str) -> dict:
     return environ
 
 
+@pytest.mark.django_db  # request_started closes stale connections: the database is touched
 def test_an_answer_is_handed_over_whole_with_the_request_already_finished():
     finished = []
 
@@ -41,21 +42,46 @@ def test_an_answer_is_handed_over_whole_with_the_request_already_finished():
 
 
 @pytest.fixture
-def streaming_app(monkeypatch):
-    chunks = [b"order_id,amount\n", b"A-1,100\n"]
+def wsgi_around(monkeypatch):
+    """config.wsgi loaded again around a stand-in for Django's application; as it was after."""
 
-    def django_app(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/csv")])
-        return StreamingHttpResponse(iter(chunks))
+    def load(django_app):
+        monkeypatch.setattr(django.core.wsgi, "get_wsgi_application", lambda: django_app)
+        return importlib.reload(config.wsgi).application
 
-    monkeypatch.setattr(django.core.wsgi, "get_wsgi_application", lambda: django_app)
-    yield importlib.reload(config.wsgi).application
+    yield load
     monkeypatch.undo()
     importlib.reload(config.wsgi)
 
 
-def test_a_streaming_answer_still_streams(streaming_app):
-    response = streaming_app(environ_for("/merchant/export/"), lambda s, h: None)
+@pytest.mark.django_db
+def test_a_streaming_answer_still_streams(wsgi_around):
+    def django_app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/csv")])
+        return StreamingHttpResponse(iter([b"order_id,amount\n", b"A-1,100\n"]))
+
+    response = wsgi_around(django_app)(environ_for("/merchant/export/"), lambda s, h: None)
 
     assert isinstance(response, StreamingHttpResponse)  # not read into memory here
     assert list(response) == [b"order_id,amount\n", b"A-1,100\n"]
+
+
+class FailingClose(HttpResponse):
+    def close(self):
+        super().close()
+        raise RuntimeError("a request_finished receiver failed")
+
+
+@pytest.mark.django_db
+def test_an_error_in_closing_the_response_is_logged_and_the_answer_still_sent(wsgi_around, caplog):
+    """The answer is final (a payment may be committed by then): before, granian sent it and then
+    logged close()'s error; a close() run here must not turn it into a 500."""
+
+    def django_app(environ, start_response):
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return FailingClose(b'{"status": "succeeded"}', status=201)
+
+    body = wsgi_around(django_app)(environ_for("/api/v1/payments/pay_1/confirm/"), lambda s, h: None)
+
+    assert body == [b'{"status": "succeeded"}']
+    assert "closing the response of /api/v1/payments/pay_1/confirm/" in caplog.text

@@ -3,6 +3,7 @@ delivered after commit, retried on a schedule of about three days, each attempt 
 and never posted twice by two workers. A real HTTP server on 127.0.0.1 stands in for the merchant."""
 
 import base64
+import ipaddress
 import json
 import re
 import socket
@@ -22,7 +23,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from config.celery import app as celery_app
-from notifications import tasks, webhooks
+from notifications import egress, tasks, webhooks
 from notifications.models import WebhookAttempt, WebhookDelivery, WebhookEvent
 from tests.factories import UserFactory
 from tests.notifications.test_outage import UNREACHABLE_BROKER, point_broker_at, wait_until
@@ -742,6 +743,59 @@ def test_a_host_rebound_to_an_internal_address_after_the_check_is_refused_not_po
     attempt = WebhookAttempt.objects.get(delivery=delivery)
     assert not attempt.ok
     assert attempt.error == "refused: shop.example resolves to a non-public address (127.0.0.1)"
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.215.14", True),
+        ("2001:4860:4860::8888", True),
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+        ("10.0.0.7", False),
+        ("127.0.0.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),  # noqa: S104 - reaches the host itself on Linux
+        ("224.0.1.1", False),  # multicast
+        ("::1", False),
+        ("fd00::1", False),
+        ("::ffff:10.0.0.7", False),  # IPv4-mapped
+        ("64:ff9b::a00:7", False),  # NAT64 of 10.0.0.7
+        ("2002:a00:7::", False),  # 6to4 of 10.0.0.7
+        ("64:ff9b:1::1", False),  # a network's own NAT64
+    ],
+)
+def test_only_public_addresses_count_as_public_whatever_their_form(address, public):
+    assert egress.is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.django_db
+def test_the_connection_goes_to_the_checked_addresses_in_turn_with_the_merchants_host_name(
+    merchant, secret, settings, monkeypatch
+):
+    """Pinned, not cut off: the host's first address refuses the connection, the next one is
+    tried (as urllib3 does with its own look-up), and the merchant sees its own host name."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    port = merchant.httpd.server_address[1]
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]
+    answers = [("127.0.0.1", dead), ("127.0.0.1", port)]
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):
+        if host != "shop.example":  # the literal addresses connected to
+            return real_getaddrinfo(host, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", a) for a in answers]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    monkeypatch.setattr(egress, "is_public", lambda address: True)  # 127.0.0.1 stands in for a public host
+    delivery = delivery_of(payment_event(f"http://shop.example:{port}/hooks/payments", secret))
+
+    assert webhooks.deliver(delivery_id=delivery.pk) == "succeeded"
+
+    (received,) = merchant.received
+    assert received.headers["Host"] == f"shop.example:{port}"
 
 
 # --- reads, the sweep, the command, the admin ------------------------------------------------------
