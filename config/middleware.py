@@ -11,6 +11,8 @@ middleware, it serves the test client as it serves granian, so tests run the cha
 from django.conf import settings
 from django.core.handlers.base import BaseHandler
 
+from .api import not_found
+
 API_PREFIX = "/api/"
 PAGES_UNDER_API = ("/api/docs/",)  # HTML (Swagger UI): the page middleware applies
 
@@ -35,6 +37,8 @@ class ApiMiddleware:
 
     def __call__(self, request):
         path = request.path_info
+        if "\x00" in path:  # no URL of ours holds a NUL, and PostgreSQL refuses one in a string (a 500)
+            return not_found(request)
         if path.startswith(API_PREFIX) and not path.startswith(PAGES_UNDER_API):
             return self.api._middleware_chain(request)
         return self.get_response(request)

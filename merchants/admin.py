@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from config.errors import DomainError
 
 from . import services
-from .models import ApiKey, LineItem, Merchant, MerchantMember, PaymentRequest, Refund
+from .models import FORBIDDEN_CATEGORIES, ApiKey, LineItem, Merchant, MerchantMember, PaymentRequest, Refund
 from .validators import pib_is_valid, registration_number_is_valid
 
 
@@ -39,6 +39,23 @@ class MerchantForm(forms.ModelForm):
         value = self.cleaned_data["registration_number"]
         if not registration_number_is_valid(value):
             raise forms.ValidationError("The registration number (matični broj) has 8 digits.")
+        return value
+
+    def clean_webhook_url(self):
+        value = self.cleaned_data["webhook_url"]
+        if value:
+            try:
+                services.validate_webhook_url(value)  # the rule of the merchant's own settings page
+            except DomainError as exc:
+                raise forms.ValidationError(exc.fields.get("webhook_url") or exc.message) from None
+        return value
+
+    def clean_category(self):
+        value = self.cleaned_data["category"]
+        if self.instance.status == Merchant.Status.ACTIVE and value in FORBIDDEN_CATEGORIES:
+            raise forms.ValidationError(
+                "An active merchant cannot be moved to a forbidden category; suspend it first."
+            )
         return value
 
 

@@ -48,6 +48,8 @@ def onboard_merchant(
 ) -> Merchant:
     """Staff record a merchant (status pending) with its own hot ledger account."""
     _validate(registration_number=registration_number, tax_id=tax_id)
+    if webhook_url:
+        validate_webhook_url(webhook_url)
     account = wallet_services.open_business_account(
         kind=Account.Kind.MERCHANT, name=legal_name[:200], currency=currency or settings.PLATFORM_CURRENCY
     )
