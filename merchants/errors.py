@@ -1,4 +1,5 @@
 from config.errors import DomainError
+from wallet.pins import PinLocked
 
 
 class MerchantNotActive(DomainError):
@@ -59,3 +60,9 @@ class RefundTooLarge(DomainError):
     code = "refund_exceeds_payment"
     status = 422
     message = "Refunds cannot exceed the amount paid."
+
+
+class PaymentPinLocked(PinLocked):
+    """The third wrong PIN of a payment: it failed (PinLocked's "ask for a new PIN" does not apply)."""
+
+    message = "Too many wrong PINs: the payment failed and nothing was charged. Start again from the shop."

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import prefetch_related_objects
@@ -36,6 +36,7 @@ from .errors import (
     OrderIdConflict,
     PaymentExpired,
     PaymentNotOpen,
+    PaymentPinLocked,
     RefundNotAllowed,
     RefundTooLarge,
     TermsNotAccepted,
@@ -578,6 +579,7 @@ def confirm_payment(
                 )
             elif isinstance(error, pins.PinLocked):
                 _mark_failed(payment, "pin_locked")
+                error = PaymentPinLocked()
     except (InsufficientFunds, LimitExceeded, AccountNotActive) as exc:
         _fail(public_id, exc.code)
         raise
@@ -853,4 +855,6 @@ def signed_return_url(payment: PaymentRequest, url: str) -> str:
     params["signature"] = hmac.new(
         payment.merchant.webhook_secret.encode(), message.encode(), hashlib.sha256
     ).hexdigest()
-    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+    parts = urlsplit(url)  # the parameters go into the query, before any #fragment
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit(parts._replace(query=query))

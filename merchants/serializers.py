@@ -1,6 +1,7 @@
 import copy
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -27,6 +28,9 @@ class ExtraInputSerializer(serializers.Serializer):
     amount = serializers.IntegerField(min_value=0, max_value=MAX_AMOUNT)
 
 
+WEB_URL = URLValidator(schemes=["http", "https"], message="Enter an http:// or https:// URL.")
+
+
 class PaymentCreateSerializer(serializers.Serializer):
     order_id = serializers.RegexField(ORDER_ID, help_text="Your unique order id (1-64 characters).")
     amount = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT, help_text="Total in minor units.")
@@ -36,8 +40,13 @@ class PaymentCreateSerializer(serializers.Serializer):
     extras = ExtraInputSerializer(many=True, required=False, default=list, max_length=20)
     description = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
     customer_phone = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
-    return_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True)
-    cancel_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True)
+    # http(s) only: the customer is redirected there (Django redirects to no other scheme but ftp)
+    return_url = serializers.URLField(
+        max_length=500, required=False, default="", allow_blank=True, validators=[WEB_URL]
+    )
+    cancel_url = serializers.URLField(
+        max_length=500, required=False, default="", allow_blank=True, validators=[WEB_URL]
+    )
     expires_in_minutes = serializers.IntegerField(min_value=1, max_value=1440, default=30)
 
     def validate_currency(self, value):

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
 from notifications import webhooks
+from tariffs.errors import NoApplicableTier
 from wallet import ledger, pins, selectors
 from wallet.models import Posting
 
@@ -31,11 +32,17 @@ def _payment(public_id: str) -> PaymentRequest:
 
 
 def _checkout_context(request, payment, **extra):
-    quote = payments.quote(payment) if payment.is_open else None
+    payer_fee, unpayable = payment.payer_fee, None
+    if payment.status == PaymentRequest.Status.CREATED:  # once the PIN is sent, the fee it names stands
+        try:
+            payer_fee = payments.quote(payment).payer_fee
+        except NoApplicableTier:  # the shop's tariff does not price this amount: it cannot be paid
+            unpayable = _("This shop cannot take this payment from a wallet. Go back to the shop.")
     context = {
         "payment": payment,
         "items": payment.items.all(),
-        "payer_fee": quote.payer_fee if quote else payment.payer_fee,
+        "payer_fee": payer_fee,
+        "unpayable": unpayable,
         "expired": payment.is_open and payment.expires_at <= timezone.now(),
         **extra,
     }
@@ -61,6 +68,11 @@ def checkout(request, public_id: str):
             payments.initiate_payment(
                 payment=payment, payer=request.user, terms_accepted=bool(request.POST.get("terms"))
             )
+        except pins.PinCooldown as exc:  # pressed twice: the PIN sent a moment ago is the one to enter
+            messages.info(request, exc.message)
+            return redirect("merchants:confirm", public_id=public_id)
+        except NoApplicableTier:
+            pass  # the page says why it cannot be paid
         except DomainError as exc:
             error = exc.message
         else:

@@ -61,12 +61,8 @@ def pin_sent_to(phone, pattern: str = r"\b\d{6}\b") -> str:
     from notifications.models import Notification, SmsMessage
 
     phone = str(phone)
-    # Newest by time: a notification's id comes from its session's batch (config.prepared.Ids), so
-    # a newer row written by another process (a live server) may have a smaller id.
-    sms = SmsMessage.objects.filter(to=phone).order_by("-created_at", "-id").first()
-    pending = (
-        Notification.objects.filter(to_phone=phone, channel="sms").order_by("-created_at", "-id").first()
-    )
+    sms = SmsMessage.objects.filter(to=phone).order_by("-id").first()
+    pending = Notification.objects.filter(to_phone=phone, channel="sms").order_by("-id").first()
     texts = [m.body for m in (pending, sms) if m is not None]
     if sms and pending and sms.created_at >= pending.created_at:
         texts.reverse()

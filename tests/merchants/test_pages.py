@@ -9,11 +9,12 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.test import Client
 
-from merchants import services
+from merchants import payments, services
 from merchants.models import ApiKey, PaymentRequest
 from notifications.models import Notification, WebhookDelivery
-from tests.factories import UserFactory, pin_sent_to
-from tests.merchants.test_payments import create, make_customer, make_merchant, pay
+from tariffs.fees import Tier
+from tests.factories import UserFactory, pin_sent_to, publish_tariff
+from tests.merchants.test_payments import create, make_customer, make_merchant, order, pay
 from wallet import ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -114,6 +115,74 @@ def test_a_pin_submitted_twice_at_once_on_the_page_leads_the_second_to_the_recei
     assert ledger.balance(wallet) == 50_000
 
 
+def test_a_tariff_that_does_not_price_the_amount_shows_the_payment_as_not_payable_not_an_error():
+    merchant, shop = make_merchant()
+    publish_tariff(payments.service_code(merchant), tiers=[Tier(1, 100_000, fixed_fee=1_000)])
+    user, wallet, _ = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]  # 2,500.00: above the only tier
+    browser = logged_in(user)
+
+    page = browser.get(f"/pay/{payment_id}/")
+    pressed = browser.post(f"/pay/{payment_id}/", {"terms": "1"})
+
+    cannot = "This shop cannot take this payment from a wallet."
+    assert page.status_code == 200 and cannot in page.content.decode()
+    assert 'data-testid="pay"' not in page.content.decode()
+    assert pressed.status_code == 200 and cannot in pressed.content.decode()
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "created"
+    assert ledger.balance(wallet) == 300_000
+
+
+def test_pay_pressed_twice_leads_to_the_pin_already_sent_not_a_dead_end():
+    _, shop = make_merchant()
+    user, _, _ = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    browser = logged_in(user)
+    browser.post(f"/pay/{payment_id}/", {"terms": "1"})
+    pin = pin_sent_to(user.phone)
+
+    again = browser.post(f"/pay/{payment_id}/", {"terms": "1"})  # within the resend cooldown
+
+    assert again.status_code == 302 and again["Location"] == f"/pay/{payment_id}/confirm/"
+    assert pin_sent_to(user.phone) == pin  # no second PIN
+    done = browser.post(f"/pay/{payment_id}/confirm/", {"pin": pin})
+    assert done["Location"] == f"/pay/{payment_id}/receipt/"
+
+
+def test_the_confirm_page_shows_the_fee_the_pin_was_sent_for_not_a_newer_tariffs():
+    merchant, shop = make_merchant()
+    service = payments.service_code(merchant)
+    publish_tariff(service, fixed_fee=1_000)
+    user, wallet, _ = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    browser = logged_in(user)
+    browser.post(f"/pay/{payment_id}/", {"terms": "1"})
+    publish_tariff(service, fixed_fee=5_000)  # after the PIN was sent
+
+    page = browser.get(f"/pay/{payment_id}/confirm/").content.decode()
+
+    assert "2,510.00 RSD" in page and "2,550.00 RSD" not in page
+    browser.post(f"/pay/{payment_id}/confirm/", {"pin": pin_sent_to(user.phone)})
+    assert ledger.balance(wallet) == 300_000 - 251_000
+
+
+def test_the_third_wrong_pin_on_the_page_says_the_payment_failed():
+    _, shop = make_merchant()
+    user, wallet, _ = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    browser = logged_in(user)
+    browser.post(f"/pay/{payment_id}/", {"terms": "1"})
+    wrong = "000000" if pin_sent_to(user.phone) != "000000" else "111111"
+
+    for _ in range(3):
+        last = browser.post(f"/pay/{payment_id}/confirm/", {"pin": wrong}, follow=True)
+
+    page = last.content.decode()
+    assert "the payment failed and nothing was charged" in page and "Ask for a new PIN" not in page
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "failed"
+    assert ledger.balance(wallet) == 300_000
+
+
 def test_a_failed_payment_email_does_not_say_why():
     _, shop = make_merchant()
     user, _, app = make_customer(balance=300_000)
@@ -132,6 +201,24 @@ def test_leaving_the_checkout_cancels_and_returns_to_the_shop_with_signed_parame
     assert response.status_code == 302 and response["Location"].startswith("https://shop.example/cancel?")
     assert "status=cancelled" in response["Location"] and "signature=" in response["Location"]
     assert PaymentRequest.objects.get(public_id=payment_id).status == "cancelled"
+
+
+def test_the_signed_parameters_go_into_the_query_before_a_fragment():
+    _, shop = make_merchant()
+    body = order(cancel_url="https://shop.example/cart?step=2#summary")
+    payment_id = create(shop, body).json()["id"]
+
+    back = urlparse(Client().post(f"/pay/{payment_id}/leave/")["Location"])
+
+    params = parse_qs(back.query)
+    assert back.fragment == "summary" and params["step"] == ["2"] and params["status"] == ["cancelled"]
+    assert "signature" in params
+
+
+def test_return_and_cancel_urls_must_be_web_addresses():
+    _, shop = make_merchant()
+    refused = create(shop, order(cancel_url="ftps://shop.example/cancel"))
+    assert refused.status_code == 400 and "cancel_url" in refused.json()["error"]["fields"]
 
 
 def test_another_customer_cannot_see_the_receipt_or_confirm_page():
