@@ -819,6 +819,7 @@ def receipt_context(payment: PaymentRequest) -> dict:
         "merchant_address": merchant.address,
         "customer_name": payer.get_full_name() if payer else "",
         "customer_phone": str(payer.phone) if payer else "",
+        "customer_address": payer.address if payer else "",
         "items": [
             {
                 "name": i.name,

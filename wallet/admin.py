@@ -23,7 +23,7 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("is_staff", "is_active")
     fieldsets = (
         (None, {"fields": ("phone", "password")}),
-        ("Person", {"fields": ("first_name", "last_name", "email", "language")}),
+        ("Person", {"fields": ("first_name", "last_name", "email", "address", "language")}),
         ("Customer", {"fields": ("tier", "phone_verified_at", "email_verified_at", "must_change_password")}),
         (
             "Access",

@@ -45,6 +45,7 @@ class MeSerializer(serializers.ModelSerializer):
             "last_name",
             "email",
             "language",
+            "address",
             "tier",
             "phone_verified",
             "email_verified",
@@ -64,6 +65,7 @@ class MeUpdateSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     language = serializers.ChoiceField(choices=["sr-latn", "mk", "en"], required=False)
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True)
 
 
 class BalanceSerializer(serializers.ModelSerializer):

@@ -250,9 +250,16 @@ def verify_email(*, token: str) -> User:
     return user
 
 
-def update_profile(*, user: User, first_name=None, last_name=None, email=None, language=None) -> User:
+def update_profile(
+    *, user: User, first_name=None, last_name=None, email=None, language=None, address=None
+) -> User:
     errors: dict[str, list[str]] = {}
     fields = []
+    if address is not None:
+        user.address = " ".join(address.split())  # one line, as a receipt prints it
+        if len(user.address) > 300:
+            errors["address"] = ["At most 300 characters."]
+        fields.append("address")
     if first_name is not None:
         user.first_name = _clean_name(first_name, "first_name", errors)
         fields.append("first_name")

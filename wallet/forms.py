@@ -94,6 +94,9 @@ class ProfileForm(forms.Form):
     first_name = forms.CharField(label=_("First name"), max_length=150)
     last_name = forms.CharField(label=_("Last name"), max_length=150)
     email = forms.EmailField(label=_("Email"), max_length=254, required=False)
+    address = forms.CharField(
+        label=_("Address"), max_length=300, required=False, help_text=_("Printed on your payment receipts.")
+    )
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
 

@@ -68,6 +68,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         choices=[("unverified", _("unverified")), ("verified", _("verified"))],
     )
     language = models.CharField(_("language"), max_length=8, blank=True)
+    # The customer's postal address: a payment receipt's minimal data set names it.
+    address = models.CharField(_("address"), max_length=300, blank=True, default="")
 
     objects = UserManager()
 

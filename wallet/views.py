@@ -138,6 +138,7 @@ def receipt(request, entry_id: int):
 def profile(request):
     user = request.user
     initial = {"first_name": user.first_name, "last_name": user.last_name, "email": user.email}
+    initial["address"] = user.address
     initial["language"] = user.language or translation.get_language()
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

@@ -164,6 +164,7 @@ def test_a_customer_pays_a_shop_on_the_checkout_with_the_sms_pin_and_the_shop_ge
         phone=PHONE, first_name="Milica", last_name="Marković", email="milica@example.com", password=PASSWORD
     )
     customers.verify_phone(user=user, pin=pin_sent_to(PHONE))
+    customers.update_profile(user=user, address="Njegoševa 12, Novi Sad")
     agent = terminal_services.create_agent(name="Kiosk Centar d.o.o.")
     terminal, terminal_secret = terminal_services.add_terminal(
         agent=agent, code="T-0001", location="Kiosk, Knez Mihailova 1"
@@ -238,6 +239,7 @@ def test_a_customer_pays_a_shop_on_the_checkout_with_the_sms_pin_and_the_shop_ge
     expect(receipt.locator("[data-field=mb]")).to_have_text(MERCHANT["registration_number"])
     expect(receipt.locator("[data-field=pib]")).to_have_text(MERCHANT["tax_id"])
     expect(receipt.locator("[data-field=customer]")).to_have_text("Milica Marković")
+    expect(receipt.locator("[data-field=customer-address]")).to_have_text("Njegoševa 12, Novi Sad")
     # item, quantity, unit price, tax rate (tax included, half-up), line total
     expect(receipt.locator("tbody tr")).to_have_count(4)
     for row, cells in zip(

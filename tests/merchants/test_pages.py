@@ -15,7 +15,7 @@ from notifications.models import Notification, WebhookDelivery
 from tariffs.fees import Tier
 from tests.factories import UserFactory, pin_sent_to, publish_tariff
 from tests.merchants.test_payments import create, make_customer, make_merchant, order, pay
-from wallet import ledger
+from wallet import customers, ledger
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,6 +50,7 @@ def test_the_checkout_shows_items_fee_total_and_terms_and_asks_strangers_to_log_
 def test_paying_on_the_portal_needs_the_terms_then_the_pin_and_shows_a_full_receipt():
     merchant, shop = make_merchant()
     user, wallet, _ = make_customer(balance=300_000)
+    customers.update_profile(user=user, address="Njegoševa 12, Novi Sad")
     payment_id = create(shop).json()["id"]
     browser = logged_in(user)
 
@@ -65,6 +66,7 @@ def test_paying_on_the_portal_needs_the_terms_then_the_pin_and_shows_a_full_rece
     payment = PaymentRequest.objects.get(public_id=payment_id)
     minimal_data_set = [
         *("Knjižara Laguna", "07004044", "101134702", "Resavska 33, Beograd", "Milica Marković"),
+        "Njegoševa 12, Novi Sad",
         *(
             "Na Drini ćuprija",
             "1,000.00 RSD",
@@ -88,7 +90,11 @@ def test_paying_on_the_portal_needs_the_terms_then_the_pin_and_shows_a_full_rece
     assert params["status"] == "succeeded" and params["signature"] == expected
 
     email = Notification.objects.filter(user=user, template="payment_receipt", channel="email").get()
-    for field in ("07004044", "101134702", payment.approval_code, "A-1001", "Total paid: 2,500.00 RSD"):
+    for field in (
+        *("07004044", "101134702", payment.approval_code, "A-1001", "Total paid: 2,500.00 RSD"),
+        "Milica Marković",
+        "Njegoševa 12, Novi Sad",
+    ):
         assert field in email.body
 
 

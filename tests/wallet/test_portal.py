@@ -132,3 +132,21 @@ def test_pages_need_a_login():
     for path in ("/wallet/", "/wallet/history/", "/profile/", "/password/", "/close/"):
         response = Client().get(path)
         assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_the_address_for_receipts_is_kept_from_the_profile_page_and_the_app_api():
+    from rest_framework.test import APIClient
+
+    user = registered()
+    form = {"first_name": "Ana", "last_name": "Ilić", "email": "ana@example.com", "language": "en"}
+
+    saved = logged_in(user).post("/profile/", {**form, "address": "  Njegoševa 12,\n Novi Sad "})
+    too_long = logged_in(user).post("/profile/", {**form, "address": "x" * 301})
+
+    assert saved.status_code == 302 and too_long.status_code == 200
+    user.refresh_from_db()
+    assert user.address == "Njegoševa 12, Novi Sad"  # one line, as a receipt prints it
+    app = APIClient()
+    app.force_authenticate(user)
+    changed = app.patch("/api/v1/me/", {"address": "Bulevar oslobođenja 5, Novi Sad"}, format="json")
+    assert changed.status_code == 200 and changed.json()["address"] == "Bulevar oslobođenja 5, Novi Sad"

@@ -24,11 +24,11 @@ DEMO_ADMIN_PHONE = "+381600000001"
 DEMO_ADMIN_PASSWORD = "demo-admin-only"  # noqa: S105 - public on purpose, refused in production
 DEMO_CUSTOMER_PASSWORD = "demo-customer-only"  # noqa: S105
 
-# (phone, first name, last name, cash top-up in minor units or 0)
+# (phone, first name, last name, cash top-up in minor units or 0, address for receipts)
 DEMO_CUSTOMERS = [
-    ("+381600000002", "Ana", "Demo", 500_000),
-    ("+381600000003", "Marko", "Demo", 125_000),
-    ("+381600000004", "Jelena", "Demo", 0),
+    ("+381600000002", "Ana", "Demo", 500_000, "Knez Mihailova 1, Beograd"),
+    ("+381600000003", "Marko", "Demo", 125_000, "Zmaj Jovina 3, Novi Sad"),
+    ("+381600000004", "Jelena", "Demo", 0, ""),
 ]
 DEMO_AGENT = "Demo agent"
 # The demo staff user's second factor (TOTP, RFC 6238). DEMO ONLY: the key is public (it is the
@@ -78,8 +78,10 @@ class Command(BaseCommand):
             if not exists:
                 services.open_business_account(kind=kind, name=DEMO_AGENT, currency=currency)
 
-            for phone, first_name, last_name, top_up in DEMO_CUSTOMERS:
-                user = self._user(phone, DEMO_CUSTOMER_PASSWORD, first_name=first_name, last_name=last_name)
+            for phone, first_name, last_name, top_up, address in DEMO_CUSTOMERS:
+                user = self._user(
+                    phone, DEMO_CUSTOMER_PASSWORD, first_name=first_name, last_name=last_name, address=address
+                )
                 exists = Account.objects.filter(owner=user, currency=currency, kind="customer").exists()
                 self._account(exists, f"wallet of {phone}")
                 if user.phone_verified_at is None:  # demo customers are past the SMS PIN step
