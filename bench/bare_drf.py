@@ -23,7 +23,6 @@ Prints a table and one JSON line (bare_per_s, raw_sql_tps, ratio_to_raw_sql, per
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import os
 import statistics
@@ -32,11 +31,10 @@ import time
 
 import _common
 
-AMOUNT = 125
-
 
 def urlpatterns():
     """The endpoint's URL (bench/_wsgi.py adds it to the server's URLs when BENCH_BARE_TRANSFER is set)."""
+    import ledger as ledger_bench
     from django.db import connection, transaction
     from django.urls import path
     from rest_framework.response import Response
@@ -44,34 +42,10 @@ def urlpatterns():
 
     class BareTransfer(APIView):
         def post(self, request):
-            payer, payee, reference = (
-                int(request.data["payer"]),
-                int(request.data["payee"]),
-                request.data["ref"],
-            )
-            low, high = sorted((payer, payee))
+            data = request.data
             with transaction.atomic(), connection.cursor() as cur:
-                cur.execute(
-                    "SELECT id, balance FROM wallet_account WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
-                    (low, high),
-                )
-                balances = dict(cur.fetchall())
-                if balances[payer] < AMOUNT:
-                    return Response({"error": "too little money"}, status=409)
-                for account, delta in sorted(((payer, -AMOUNT), (payee, AMOUNT))):
-                    cur.execute(
-                        "UPDATE wallet_account SET balance = balance + %s WHERE id = %s", (delta, account)
-                    )
-                cur.execute(
-                    "INSERT INTO wallet_entry (kind, reference, fingerprint, currency, memo, created_at)"
-                    " VALUES ('transfer', %s, %s, %s, '', now()) RETURNING id",
-                    (reference, hashlib.sha256(reference.encode()).hexdigest(), request.data["currency"]),
-                )
-                (entry_id,) = cur.fetchone()
-                cur.execute(
-                    "INSERT INTO wallet_posting (entry_id, account_id, amount)"
-                    " VALUES (%s, %s, %s), (%s, %s, %s)",
-                    (entry_id, payer, -AMOUNT, entry_id, payee, AMOUNT),
+                entry_id = ledger_bench.raw_transfer(
+                    cur, int(data["payer"]), int(data["payee"]), data["ref"], data["currency"]
                 )
             return Response({"entry": entry_id})
 

@@ -74,40 +74,43 @@ def make_service_op(pairs, currency, tag):
     return make
 
 
+def raw_transfer(cur, payer: int, payee: int, reference: str, currency: str) -> int:
+    """The hand-written transfer on a DB-API cursor, in the caller's transaction: both accounts
+    locked in id order, the payer's balance checked, both updated, the entry and its two postings
+    written. Returns the entry's id."""
+    low, high = sorted((payer, payee))
+    cur.execute(
+        "SELECT id, balance FROM wallet_account WHERE id IN (%s, %s) ORDER BY id FOR UPDATE", (low, high)
+    )
+    balances = dict(cur.fetchall())
+    if balances[payer] < AMOUNT:
+        raise RuntimeError(f"raw: account {payer} has too little money")
+    for account, delta in sorted(((payer, -AMOUNT), (payee, AMOUNT))):
+        cur.execute("UPDATE wallet_account SET balance = balance + %s WHERE id = %s", (delta, account))
+    cur.execute(
+        "INSERT INTO wallet_entry (kind, reference, fingerprint, currency, memo, created_at)"
+        " VALUES ('transfer', %s, %s, %s, '', now()) RETURNING id",
+        (reference, hashlib.sha256(reference.encode()).hexdigest(), currency),
+    )
+    (entry_id,) = cur.fetchone()
+    cur.execute(
+        "INSERT INTO wallet_posting (entry_id, account_id, amount) VALUES (%s, %s, %s), (%s, %s, %s)",
+        (entry_id, payer, -AMOUNT, entry_id, payee, AMOUNT),
+    )
+    return entry_id
+
+
 def make_raw_op(pairs, currency, tag):
     def make(index):
         payer, payee = pairs[index]
-        low, high = sorted((payer, payee))
         conn = _common.raw_connection()
         cur = conn.cursor()
         counter = itertools.count()
         prefix = f"{tag}-w{index}-p{os.getpid()}-"
 
         def op():
-            reference = f"{prefix}{next(counter)}"
-            try:
-                cur.execute(  # psycopg2 sends BEGIN first: autocommit is off
-                    "SELECT id, balance FROM wallet_account WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
-                    (low, high),
-                )
-                balances = dict(cur.fetchall())
-                if balances[payer] < AMOUNT:
-                    raise RuntimeError(f"raw: account {payer} has too little money")
-                for account, delta in sorted(((payer, -AMOUNT), (payee, AMOUNT))):
-                    cur.execute(
-                        "UPDATE wallet_account SET balance = balance + %s WHERE id = %s", (delta, account)
-                    )
-                cur.execute(
-                    "INSERT INTO wallet_entry (kind, reference, fingerprint, currency, memo, created_at)"
-                    " VALUES ('transfer', %s, %s, %s, '', now()) RETURNING id",
-                    (reference, hashlib.sha256(reference.encode()).hexdigest(), currency),
-                )
-                (entry_id,) = cur.fetchone()
-                cur.execute(
-                    "INSERT INTO wallet_posting (entry_id, account_id, amount)"
-                    " VALUES (%s, %s, %s), (%s, %s, %s)",
-                    (entry_id, payer, -AMOUNT, entry_id, payee, AMOUNT),
-                )
+            try:  # psycopg2 sends BEGIN first: autocommit is off
+                raw_transfer(cur, payer, payee, f"{prefix}{next(counter)}", currency)
                 conn.commit()
             except BaseException:
                 conn.rollback()
