@@ -139,12 +139,21 @@ def test_a_tariff_that_does_not_price_the_amount_shows_the_payment_as_not_payabl
     assert ledger.balance(wallet) == 300_000
 
 
-def test_pay_pressed_twice_leads_to_the_pin_already_sent_not_a_dead_end():
-    _, shop = make_merchant()
-    user, _, _ = make_customer(balance=300_000)
+def pay_pressed(**tariff):
+    """A customer with 3,000.00 who pressed Pay (terms ticked) on a 2,500.00 payment's checkout page,
+    under the merchant's `tariff` if given: (merchant, user, wallet, payment id, their browser)."""
+    merchant, shop = make_merchant()
+    if tariff:
+        publish_tariff(payments.service_code(merchant), **tariff)
+    user, wallet, _ = make_customer(balance=300_000)
     payment_id = create(shop).json()["id"]
     browser = logged_in(user)
-    browser.post(f"/pay/{payment_id}/", {"terms": "1"})
+    assert browser.post(f"/pay/{payment_id}/", {"terms": "1"})["Location"] == f"/pay/{payment_id}/confirm/"
+    return merchant, user, wallet, payment_id, browser
+
+
+def test_pay_pressed_twice_leads_to_the_pin_already_sent_not_a_dead_end():
+    _, user, _, payment_id, browser = pay_pressed()
     pin = pin_sent_to(user.phone)
 
     again = browser.post(f"/pay/{payment_id}/", {"terms": "1"})  # within the resend cooldown
@@ -156,14 +165,8 @@ def test_pay_pressed_twice_leads_to_the_pin_already_sent_not_a_dead_end():
 
 
 def test_the_confirm_page_shows_the_fee_the_pin_was_sent_for_not_a_newer_tariffs():
-    merchant, shop = make_merchant()
-    service = payments.service_code(merchant)
-    publish_tariff(service, fixed_fee=1_000)
-    user, wallet, _ = make_customer(balance=300_000)
-    payment_id = create(shop).json()["id"]
-    browser = logged_in(user)
-    browser.post(f"/pay/{payment_id}/", {"terms": "1"})
-    publish_tariff(service, fixed_fee=5_000)  # after the PIN was sent
+    merchant, user, wallet, payment_id, browser = pay_pressed(fixed_fee=1_000)
+    publish_tariff(payments.service_code(merchant), fixed_fee=5_000)  # after the PIN was sent
 
     page = browser.get(f"/pay/{payment_id}/confirm/").content.decode()
 
@@ -173,11 +176,7 @@ def test_the_confirm_page_shows_the_fee_the_pin_was_sent_for_not_a_newer_tariffs
 
 
 def test_the_third_wrong_pin_on_the_page_says_the_payment_failed():
-    _, shop = make_merchant()
-    user, wallet, _ = make_customer(balance=300_000)
-    payment_id = create(shop).json()["id"]
-    browser = logged_in(user)
-    browser.post(f"/pay/{payment_id}/", {"terms": "1"})
+    _, user, wallet, payment_id, browser = pay_pressed()
     wrong = "000000" if pin_sent_to(user.phone) != "000000" else "111111"
 
     for _ in range(3):
