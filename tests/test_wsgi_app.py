@@ -2,6 +2,7 @@
 having closed Django's response itself, and lets a streaming one stream."""
 
 import importlib
+import os
 from io import BytesIO
 from wsgiref.util import setup_testing_defaults
 
@@ -85,3 +86,25 @@ def test_an_error_in_closing_the_response_is_logged_and_the_answer_still_sent(ws
 
     assert body == [b'{"status": "succeeded"}']
     assert "closing the response of /api/v1/payments/pay_1/confirm/" in caplog.text
+
+
+@pytest.mark.django_db
+def test_the_process_environment_stays_out_of_the_request(wsgi_around, monkeypatch):
+    """granian copies os.environ into every request's environ: a DATABASE_URL with its password
+    would sit in request.META and in error reports."""
+    monkeypatch.setenv("DATABASE_URL", "postgres://payments:s3cret@db/payments")
+    seen = []
+
+    def django_app(environ, start_response):
+        seen.append(dict(environ))
+        start_response("200 OK", [])
+        return HttpResponse(b"ok")
+
+    app = wsgi_around(django_app)  # loaded with the variable set, as a server process starts
+    environ = {**os.environ, **environ_for("/api/v1/me/"), "HTTP_AUTHORIZATION": "Token abc"}
+
+    assert app(environ, lambda s, h: None) == [b"ok"]
+    (meta,) = seen
+    assert "DATABASE_URL" not in meta and "PATH" not in meta
+    assert meta["HTTP_AUTHORIZATION"] == "Token abc" and meta["PATH_INFO"] == "/api/v1/me/"
+    assert meta["REQUEST_METHOD"] == "GET" and meta["SERVER_NAME"]
