@@ -9,9 +9,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 _django_application = get_wsgi_application()
 
 # granian copies the whole process environment into every request's environ, as CGI did. Django
-# would carry DATABASE_URL, DJANGO_SECRET_KEY and the rest in request.META, on into error reports
-# (whose filter hides only keys named like KEY or PASS), and DRF's first header look-up of each
-# request would parse every one of them. They are left out; a request's own keys stay.
+# would carry DATABASE_URL (its password in it) and the rest in request.META, on into error
+# reports (whose filter hides only keys named like KEY or PASS), and DRF's first header look-up of
+# each request would parse every one of them. They are left out; a request's own keys stay.
 _REQUEST_KEYS = frozenset(
     [
         "REQUEST_METHOD",

@@ -294,7 +294,7 @@ def _post(claim: _Claim) -> _Result:
             excerpt = _excerpt(response)
     except requests.Timeout:
         error = f"timed out after {timeout:g} s"
-    except egress.NonPublicAddress as exc:  # its DNS answer changed since _refusal looked
+    except egress.NonPublicAddress as exc:  # nothing was sent
         error = f"refused: {exc}"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -330,25 +330,18 @@ def _excerpt(response) -> str:
 
 
 def _refusal(url: str) -> str:
-    """Why a URL may not be posted to (an empty string if it may): production posts to https://
-    only, and not to loopback, private, link-local or otherwise non-public addresses (every address
-    the host has must be public). The connection itself is made to checked addresses (egress)."""
+    """Why a URL may not be posted to, before any look-up (an empty string if it may): production
+    posts to https:// only. Where the host's addresses may lead is checked on the connection
+    itself, by the one look-up it is made with (_session: egress)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "refused: not an http(s) URL"
     try:
-        port = parts.port
-    except ValueError:  # not a number, or over 65535
+        parts.port  # noqa: B018 - not a number, or over 65535, raises
+    except ValueError:
         return "refused: not a valid port"
     if settings.WEBHOOK_REQUIRE_HTTPS and parts.scheme != "https":
         return "refused: the webhook URL must be https://"
-    if not settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        try:
-            egress.public_addresses(parts.hostname, port or 443)
-        except egress.NonPublicAddress as exc:
-            return f"refused: {exc}"
-        except (OSError, UnicodeError) as exc:
-            return f"cannot resolve {parts.hostname}: {exc}"
     return ""
 
 
