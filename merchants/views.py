@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from config.errors import DomainError
 from notifications import webhooks
-from tariffs.errors import NoApplicableTier
+from tariffs.errors import InvalidFeeParameter, NoApplicableTier
 from wallet import ledger, pins, selectors
 from wallet.models import Posting
 
@@ -31,12 +31,15 @@ def _payment(public_id: str) -> PaymentRequest:
     )
 
 
+UNPRICED = (NoApplicableTier, InvalidFeeParameter)  # the shop's tariff cannot price this payment
+
+
 def _checkout_context(request, payment, **extra):
     payer_fee, unpayable = payment.payer_fee, None
     if payment.status == PaymentRequest.Status.CREATED:  # once the PIN is sent, the fee it names stands
         try:
             payer_fee = payments.quote(payment).payer_fee
-        except NoApplicableTier:  # the shop's tariff does not price this amount: it cannot be paid
+        except UNPRICED:  # it cannot be paid
             unpayable = _("This shop cannot take this payment from a wallet. Go back to the shop.")
     context = {
         "payment": payment,
@@ -71,7 +74,7 @@ def checkout(request, public_id: str):
         except pins.PinCooldown as exc:  # pressed twice: the PIN sent a moment ago is the one to enter
             messages.info(request, exc.message)
             return redirect("merchants:confirm", public_id=public_id)
-        except NoApplicableTier:
+        except UNPRICED:
             pass  # the page says why it cannot be paid
         except DomainError as exc:
             error = exc.message

@@ -121,11 +121,19 @@ def test_a_pin_submitted_twice_at_once_on_the_page_leads_the_second_to_the_recei
     assert ledger.balance(wallet) == 50_000
 
 
-def test_a_tariff_that_does_not_price_the_amount_shows_the_payment_as_not_payable_not_an_error():
+@pytest.mark.parametrize(
+    "tariff",
+    [
+        {"tiers": [Tier(1, 100_000, fixed_fee=1_000)]},  # 2,500.00 is above the only tier
+        {"tiers": [Tier(1, 12, fixed_fee=1_000)], "tier_parameter": "months"},  # the payment names none
+    ],
+    ids=["amount-outside-the-tiers", "parameter-missing"],
+)
+def test_a_tariff_that_does_not_price_the_payment_shows_it_as_not_payable_not_an_error(tariff):
     merchant, shop = make_merchant()
-    publish_tariff(payments.service_code(merchant), tiers=[Tier(1, 100_000, fixed_fee=1_000)])
+    publish_tariff(payments.service_code(merchant), **tariff)
     user, wallet, _ = make_customer(balance=300_000)
-    payment_id = create(shop).json()["id"]  # 2,500.00: above the only tier
+    payment_id = create(shop).json()["id"]
     browser = logged_in(user)
 
     page = browser.get(f"/pay/{payment_id}/")
