@@ -4,10 +4,11 @@ SHELL := /bin/bash
 # The interpreter of .venv: the distribution's where it has one (3.11 or newer, with venv), else
 # python3 from PATH. Distributions build theirs with PGO and LTO and link the interpreter statically,
 # as the python:3.11-slim image production runs is built; a plain source build (pyenv's default:
-# no PGO, a shared libpython) runs the platform's Python 15-20% slower (bench/payments.py, server
+# no PGO, a shared libpython) runs the platform's Python about 15% slower (bench/payments.py, server
 # CPU per flow). `make install PYTHON=...` picks another; remove .venv to rebuild it.
-SYSTEM_PYTHON := $(shell /usr/bin/python3 -c 'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' \
-	2>/dev/null && echo /usr/bin/python3)
+# (Linux only: macOS's /usr/bin/python3 is a stub that may offer to install Xcode's tools.)
+SYSTEM_PYTHON := $(shell [ "$$(uname -s)" = Linux ] && /usr/bin/python3 -c \
+	'import sys, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo /usr/bin/python3)
 PYTHON ?= $(or $(SYSTEM_PYTHON),python3)
 VENV := .venv
 BIN := $(VENV)/bin
