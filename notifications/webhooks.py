@@ -241,6 +241,10 @@ def _claim(delivery_id: int, now) -> "_Claim | str":
             return f"already {delivery.status}"
         if delivery.next_attempt_at > now + NOT_DUE_TOLERANCE:
             return "in flight" if delivery.claim else "not due"
+        if delivery.claim:
+            lost = _settle_lost_attempt(delivery, now)
+            if lost:
+                return lost
         claim = _Claim(
             delivery_id=delivery.pk,
             token=secrets.token_hex(8),
@@ -256,6 +260,44 @@ def _claim(delivery_id: int, now) -> "_Claim | str":
         delivery.next_attempt_at = now + timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
         delivery.save(update_fields=["claim", "attempts", "manual", "next_attempt_at"])
     return claim
+
+
+def _settle_lost_attempt(delivery: WebhookDelivery, now) -> str | None:
+    """The last attempt's lease ended with nothing recorded: its worker stopped before it could
+    record it (killed at the task's hard limit, say in a DNS look-up, or the process lost). It
+    counts as a failed attempt on the usual schedule (the next one due when it would have been had
+    this one failed at once, and not before its lease ended), so that a merchant whose server
+    stops every attempt is given up on after the usual three days, not claimed again forever, and
+    its pages show the attempts. Returns what
+    `deliver` answers if no attempt is due now, else None (the caller makes one)."""
+    lease = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    ended = delivery.next_attempt_at
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        url=delivery.url,
+        started_at=ended - lease,
+        duration_ms=int(lease.total_seconds() * 1000),
+        status_code=None,
+        error="no result: the attempt's worker stopped before recording it",
+        ok=False,
+    )
+    delivery.claim = ""
+    delays = settings.WEBHOOK_RETRY_DELAYS
+    if delivery.manual:  # a person asked for another attempt meanwhile: it is made now
+        return None
+    if delivery.attempts > len(delays):
+        delivery.status = Status.FAILED
+        delivery.next_attempt_at = None
+        delivery.save(update_fields=["status", "claim", "next_attempt_at"])
+        log.error("webhook delivery %s failed for good: its last attempt never finished", delivery.pk)
+        return "failed"
+    # Due when it would have been had the attempt failed at once, and not before its lease ended.
+    due = max(ended, ended - lease + timedelta(seconds=delays[delivery.attempts - 1]))
+    if due <= now + NOT_DUE_TOLERANCE:
+        return None
+    delivery.next_attempt_at = due  # deliver_due's sweep enqueues it then
+    delivery.save(update_fields=["claim", "next_attempt_at"])
+    return "not due"
 
 
 def signed_headers(*, secret: str, event_id: str, body: str, at: datetime | None = None) -> dict[str, str]:
@@ -364,7 +406,7 @@ def _record(claim: _Claim, result: _Result, now) -> str:
             manual=claim.manual,
         )
         ours = delivery.status == Status.PENDING and delivery.claim == claim.token
-        if result.ok and delivery.status != Status.SUCCEEDED:
+        if result.ok and delivery.status != Status.SUCCEEDED and not (ours and delivery.manual):
             delivery.status = Status.SUCCEEDED
             delivery.succeeded_at = finished
             delivery.next_attempt_at = None
@@ -379,7 +421,9 @@ def _record(claim: _Claim, result: _Result, now) -> str:
             delivery.claim = ""
             delivery.last_status_code = result.status_code
             delays = settings.WEBHOOK_RETRY_DELAYS
-            if delivery.manual:  # a person asked for another attempt while this one was under way
+            # A person asked for another attempt while this one was under way (perhaps to a new
+            # URL or with a new secret): it is made at once, whatever this one's answer.
+            if delivery.manual:
                 publish_in = 0
                 delivery.next_attempt_at = finished
                 outcome = "retry"
@@ -431,8 +475,12 @@ def deliver_due_outcomes(*, now=None, limit: int = 500) -> dict[str, int]:
     """Delivers every due delivery in this process; returns a count per outcome of `deliver`."""
     now = now or timezone.now()
     outcomes: dict[str, int] = {}
+    started = time.monotonic()
     for pk in _due_ids(now, limit):
-        outcome = deliver(delivery_id=pk, now=now)
+        # Each claim on the clock of its own moment (the sweep's, moved on by the time spent):
+        # with the sweep's start, a run longer than a lease would claim with a lease already
+        # over, and a worker could post the same delivery at the same time.
+        outcome = deliver(delivery_id=pk, now=now + timedelta(seconds=time.monotonic() - started))
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 
@@ -467,6 +515,19 @@ def resend(
         if owner is not None:
             deliveries = deliveries.filter(event__owner=owner)
         delivery = deliveries.get(pk=delivery_id)
+        if delivery.status != Status.PENDING:
+            # A finished delivery is sent again by the event's pending delivery if it has one (a
+            # second press, or two people): the event's row lock makes them take turns, so one
+            # event never has two deliveries posting it side by side.
+            list(WebhookEvent.objects.select_for_update().filter(pk=delivery.event_id).values_list("pk"))
+            pending = (
+                WebhookDelivery.objects.select_for_update(of=("self",))
+                .select_related("event")
+                .filter(event_id=delivery.event_id, status=Status.PENDING)
+                .order_by("pk")
+                .first()
+            )
+            delivery = pending or delivery
         if delivery.status == Status.PENDING:
             delivery.url = url or delivery.url
             delivery.secret = secret or delivery.secret

@@ -533,6 +533,10 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_be_retried_when_its_lease_end
     delivery.refresh_from_db()
     assert (delivery.status, delivery.claim) == ("succeeded", "")
     assert len(merchant.received) == 1
+    assert [(a.ok, a.status_code) for a in delivery.attempts_made.order_by("id")] == [
+        (False, None),
+        (True, 200),
+    ]
 
 
 @pytest.mark.django_db
@@ -551,7 +555,83 @@ def test_a_late_failure_from_an_expired_lease_does_not_undo_the_next_workers_suc
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
-    assert [a.ok for a in delivery.attempts_made.all()] == [False, True]
+    # The next worker found the lease over with nothing recorded, and said so; the slow worker's
+    # failure came later.
+    assert [(a.ok, a.error) for a in delivery.attempts_made.order_by("id")] == [
+        (False, "no result: the attempt's worker stopped before recording it"),
+        (False, "timed out"),
+        (True, ""),
+    ]
+
+
+@pytest.mark.django_db
+def test_an_attempt_whose_worker_dies_before_recording_it_counts_as_failed_on_the_usual_schedule(
+    merchant, secret, settings
+):
+    delivery = delivery_of(payment_event(merchant.url, secret))
+    lease = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    delays = settings.WEBHOOK_RETRY_DELAYS
+    now, claims = timezone.now(), 0
+    while claims <= len(delays) + 1:
+        outcome = webhooks._claim(delivery.pk, now)
+        if outcome == "not due":  # the lost attempt was counted: the next one waits its delay
+            delivery.refresh_from_db()
+            now = delivery.next_attempt_at
+            continue
+        if outcome == "failed":
+            break
+        assert not isinstance(outcome, str), outcome
+        claims += 1  # ...and its worker is killed (the task's hard limit) before it records anything
+        now += lease + timedelta(seconds=1)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, claims) == ("failed", len(delays) + 1, len(delays) + 1)
+    attempts = list(delivery.attempts_made.order_by("started_at"))
+    assert len(attempts) == len(delays) + 1
+    assert {(a.ok, a.error) for a in attempts} == {
+        (False, "no result: the attempt's worker stopped before recording it")
+    }
+    gaps = [
+        (b.started_at - a.started_at).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)
+    ]
+    # The schedule of about three days; the first delay (5 s) is shorter than the lease, so the
+    # second attempt is made once the first one's lease has ended (here 1 s after).
+    assert gaps == [lease.total_seconds() + 1, *delays[1:]]
+    assert merchant.received == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_operators_sync_sweep_claims_each_delivery_on_its_own_clock_so_a_worker_cannot_post_it_too(
+    merchant, secret, settings
+):
+    # A run longer than a lease (production: 500 deliveries of up to 10 s against a 60 s lease).
+    settings.WEBHOOK_TIMEOUT_SECONDS, settings.WEBHOOK_LEASE_SECONDS = 3, 2
+    merchant.mode, merchant.slow_seconds = "slow", 1.2
+    events = [payment_event(merchant.url, secret, payment_id=f"pay_{i}") for i in range(3)]
+    last = delivery_of(events[-1]).pk
+    post, worker = webhooks._post, []
+
+    def posting(claim):
+        if claim.delivery_id == last and not worker:  # meanwhile a Celery worker is handed it too
+
+            def deliver():
+                try:
+                    worker.append(webhooks.deliver(delivery_id=last))
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=deliver)
+            thread.start()
+            thread.join()
+        return post(claim)
+
+    webhooks._post = posting
+    try:
+        assert webhooks.deliver_due_outcomes(now=timezone.now()) == {"succeeded": 3}
+    finally:
+        webhooks._post = post
+    assert worker == ["in flight"]
+    assert sorted(r.event_id for r in merchant.received) == sorted(e.public_id for e in events)
 
 
 # --- the caller's transaction ----------------------------------------------------------------------
@@ -676,6 +756,38 @@ def test_retarget_to_no_url_gives_the_pending_deliveries_up(secret):
     assert webhooks.retarget(owner=OWNER, url="", secret="") == 1
     delivery.refresh_from_db()
     assert (delivery.status, delivery.next_attempt_at) == ("failed", None)
+
+
+@pytest.mark.django_db
+def test_a_resend_pressed_during_an_attempt_that_succeeds_is_still_made_to_the_new_url(merchant, secret):
+    old_url = merchant.url.replace("/hooks/payments", "/old")
+    delivery = delivery_of(payment_event(old_url, secret))
+    now = timezone.now()
+    under_way = webhooks._claim(delivery.pk, now)  # a worker is posting to the old URL
+
+    webhooks.resend(delivery_id=delivery.pk, owner=OWNER, url=merchant.url, secret=secret, now=now)
+    assert webhooks._record(under_way, webhooks._post(under_way), now) == "retry"  # the old URL said 200
+    assert webhooks.deliver(delivery_id=delivery.pk, now=now + timedelta(seconds=1)) == "succeeded"
+
+    assert [r.path for r in merchant.received] == ["/old", "/hooks/payments"]
+    assert [(a.ok, a.manual) for a in delivery.attempts_made.order_by("id")] == [(True, False), (True, True)]
+
+
+@pytest.mark.django_db
+def test_resending_a_finished_delivery_twice_makes_one_new_delivery_not_two_posting_side_by_side(
+    merchant, secret
+):
+    event = payment_event(merchant.url, secret)
+    first = delivery_of(event)
+    assert webhooks.deliver(delivery_id=first.pk) == "succeeded"
+
+    again = webhooks.resend(delivery_id=first.pk, owner=OWNER)  # pressed twice, or by two people
+    assert webhooks.resend(delivery_id=first.pk, owner=OWNER).pk == again.pk
+    assert webhooks.resend(delivery_id=first.pk).pk == again.pk  # staff too
+
+    assert list(WebhookDelivery.objects.filter(event=event, status="pending")) == [again]
+    assert webhooks.deliver_due_outcomes(now=timezone.now()) == {"succeeded": 1}
+    assert [r.event_id for r in merchant.received] == [event.public_id, event.public_id]
 
 
 # --- where it may post -----------------------------------------------------------------------------
