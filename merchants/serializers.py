@@ -171,11 +171,23 @@ def payment_body(payment: PaymentRequest) -> dict:
     }
 
 
+class _DateTimeFilter(serializers.DateTimeField):
+    """DRF's field, where a time without an offset so near year 1 or 9999 that the server's time
+    zone takes it out of range is a 400 as with an offset, not a 500 (DRF catches that
+    OverflowError only for a time that carries its offset)."""
+
+    def to_internal_value(self, value):
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            self.fail("overflow")
+
+
 class PaymentQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=PaymentRequest.Status.choices, required=False)
     order_id = serializers.CharField(max_length=64, required=False)
-    created_after = serializers.DateTimeField(required=False)
-    created_before = serializers.DateTimeField(required=False)
+    created_after = _DateTimeFilter(required=False)
+    created_before = _DateTimeFilter(required=False)
 
 
 class RefundCreateSerializer(serializers.Serializer):

@@ -33,7 +33,7 @@ from .models import IdempotencyRecord
 from .sql import Statements
 
 HEADER = "Idempotency-Key"
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces (fullmatch: no "\n" after it)
 STALE_AFTER = timedelta(seconds=60)  # a claim older than this was left by a dead process
 
 KEY_PARAMETER = OpenApiParameter(
@@ -112,7 +112,7 @@ def idempotent(view_method=None, *, inline: bool = False):
     @functools.wraps(view_method)
     def wrapper(view, request, *args, **kwargs):
         key = request.headers.get(HEADER, "")
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise MissingIdempotencyKey()
         scope = scope_of(request)
         digest = request_fingerprint(request)

@@ -562,6 +562,18 @@ def test_the_list_pages_newest_first_by_cursor_and_refuses_a_cursor_it_never_mad
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("param", ["created_after", "created_before"])
+def test_a_date_filter_the_time_zone_takes_out_of_range_is_a_400_not_a_500(param):
+    _, shop = make_merchant()
+    shop.raise_request_exception = False
+    create(shop)
+    # No offset: the server's zone (Europe/Belgrade, +1:22 in year 1) takes it below datetime.min.
+    response = shop.get(f"/api/merchant/v1/payments/?{param}=0001-01-01T00:00:00")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"][param] == ["Datetime value out of range."]
+    assert shop.get(f"/api/merchant/v1/payments/?{param}=2026-01-01T00:00:00").status_code == 200
+
+
 def test_another_customer_cannot_take_over_a_payment_in_progress():
     _, shop = make_merchant()
     user, _, app = make_customer(balance=300_000)

@@ -126,6 +126,7 @@ def test_a_money_moving_request_without_idempotency_key_is_refused(client, walle
     assert_error(send(client, body(a, b), key=None), 400, "idempotency_key_required")
     assert_error(send(client, body(a, b), key="has space"), 400, "idempotency_key_required")
     assert_error(send(client, body(a, b), key="x" * 256), 400, "idempotency_key_required")
+    assert_error(send(client, body(a, b), key="x" * 255 + "\n"), 400, "idempotency_key_required")
     assert ledger.balance(a) == 1000
 
 
