@@ -681,10 +681,16 @@ def _mark_failed(payment: PaymentRequest, reason: str) -> None:
             )
 
 
-def cancel_payment(*, payment: PaymentRequest) -> PaymentRequest:
-    """The merchant (or the customer, leaving the checkout) cancels an unpaid request."""
+def cancel_payment(*, payment: PaymentRequest, leaving=None) -> PaymentRequest:
+    """The merchant (or the customer, leaving the checkout) cancels an unpaid request.
+
+    `leaving`: the visitor leaving the checkout (a user, or None if not logged in). Once a customer
+    has started to pay, only they may; checked under the lock, for a payer may have come between
+    the page's look and this (PaymentRequest.DoesNotExist: the visitor sees no such payment)."""
     with transaction.atomic():
         payment = _locked(payment.public_id)
+        if payment.payer_id and leaving is not None and payment.payer_id != getattr(leaving, "pk", None):
+            raise PaymentRequest.DoesNotExist
         if payment.status == Status.CANCELLED:
             return payment
         if not payment.is_open:

@@ -120,10 +120,10 @@ def confirm(request, public_id: str):
 def leave(request, public_id: str):
     """The customer gives up: the request is cancelled and they go back to the shop."""
     payment = _payment(public_id)
-    if payment.payer_id and payment.payer_id != getattr(request.user, "pk", None):
-        raise Http404
     try:
-        payment = payments.cancel_payment(payment=payment)
+        payment = payments.cancel_payment(payment=payment, leaving=request.user)
+    except PaymentRequest.DoesNotExist:  # another customer's payment in progress
+        raise Http404 from None
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("merchants:checkout", public_id=public_id)

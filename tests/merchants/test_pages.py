@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.test import Client
 
-from merchants import payments, services
+from merchants import payments, services, views
 from merchants.models import ApiKey, PaymentRequest
 from notifications.models import Notification, WebhookDelivery
 from tariffs.fees import Tier
@@ -213,6 +213,26 @@ def test_leaving_the_checkout_cancels_and_returns_to_the_shop_with_signed_parame
     response = Client().post(f"/pay/{payment_id}/leave/")
     assert response.status_code == 302 and response["Location"].startswith("https://shop.example/cancel?")
     assert "status=cancelled" in response["Location"] and "signature=" in response["Location"]
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "cancelled"
+
+
+def test_once_a_customer_has_started_to_pay_only_they_can_leave_even_if_they_started_after_the_page_looked(
+    monkeypatch,
+):
+    _, shop = make_merchant()
+    user, _, app = make_customer(balance=300_000)
+    payment_id = create(shop).json()["id"]
+    looked = PaymentRequest.objects.get(public_id=payment_id)  # the page's look: no payer yet
+    app.post(f"/api/v1/payments/{payment_id}/initiate/", {"terms_accepted": True}, format="json")
+    monkeypatch.setattr(views, "_payment", lambda public_id: looked)  # ...and then the customer came
+
+    assert Client().post(f"/pay/{payment_id}/leave/").status_code == 404
+    assert PaymentRequest.objects.get(public_id=payment_id).status == "pin_sent"
+
+    monkeypatch.undo()
+    payer = Client()
+    payer.force_login(user)
+    assert payer.post(f"/pay/{payment_id}/leave/").status_code == 302
     assert PaymentRequest.objects.get(public_id=payment_id).status == "cancelled"
 
 
