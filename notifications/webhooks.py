@@ -268,8 +268,8 @@ def _settle_lost_attempt(delivery: WebhookDelivery, now) -> str | None:
     counts as a failed attempt on the usual schedule (the next one due when it would have been had
     this one failed at once, and not before its lease ended), so that a merchant whose server
     stops every attempt is given up on after the usual three days, not claimed again forever, and
-    its pages show the attempts. Returns what
-    `deliver` answers if no attempt is due now, else None (the caller makes one)."""
+    its pages show the attempts. Returns what `deliver` answers if no attempt is due now, else
+    None (the caller makes one)."""
     lease = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     ended = delivery.next_attempt_at
     WebhookAttempt.objects.create(
@@ -499,7 +499,8 @@ def resend(
 ) -> WebhookDelivery:
     """A new attempt, now. A pending delivery is made due now (or, if an attempt is under way,
     tried again as soon as that one ends); a succeeded or failed one stays as it was, with its
-    attempts, and a new pending delivery of the same event (same event id) is made.
+    attempts, and the event's pending delivery carries the attempt, made anew (same event id) if
+    the event has none.
 
     `owner` (a merchant re-sending from its pages) limits it to that owner's deliveries:
     WebhookDelivery.DoesNotExist otherwise. `url` and `secret` (the owner's current ones) replace
